@@ -1,0 +1,94 @@
+# talk: talkd, a single-threaded non-blocking chat server, and talk, its blocking client.
+#
+#   make                 build ./talkd and ./talk (installs missing Debian packages as root)
+#   make test            build and run every test; the last line is "N passed, N failed"
+#   make test SANITIZE=address,undefined     the same, built with sanitizers
+#   make install         PREFIX=/usr/local, DESTDIR honoured; never into /usr
+#   make clean
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CXX      ?= g++
+CXXFLAGS ?= -O2 -g
+SANITIZE ?=
+WERROR   ?=
+
+comma := ,
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+override CXXFLAGS += -std=c++20 $(WARN) -Iinclude -MMD -MP
+override LDLIBS   += -lfmt -pthread
+
+# Each configuration builds in its own directory. The plain build puts talkd and
+# talk at the top; a sanitizer build keeps its binaries in its build directory.
+ifeq ($(SANITIZE),)
+BUILD := build
+BIN   := .
+else
+BUILD := build/san-$(subst $(comma),-,$(SANITIZE))
+BIN   := $(BUILD)
+override CXXFLAGS += -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+
+CORE_SRCS := timer_queue text message out_queue hub chat services net signals console options server
+CORE_OBJS := $(CORE_SRCS:%=$(BUILD)/src/%.o)
+
+UNIT_TESTS := test_timer_queue test_line_framer test_text test_out_queue test_backends test_hub \
+              test_options
+E2E_TESTS  := test_e2e
+TEST_HELPERS := helpers
+
+.PHONY: all deps test-deps test clean install uninstall
+all: $(BIN)/talkd $(BIN)/talk
+
+deps:
+	@./build-aux/deps build
+test-deps: deps
+	@./build-aux/deps test
+
+$(BUILD)/%.o: %.cpp | deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BIN)/talkd: $(BUILD)/src/talkd.o $(CORE_OBJS)
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BIN)/talk: $(BUILD)/src/talk.o $(BUILD)/src/net.o
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# ---- tests ----
+
+$(BUILD)/test/%.o: test/%.cpp | test-deps
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/test/unit: $(BUILD)/test/main.o $(UNIT_TESTS:%=$(BUILD)/test/%.o) $(CORE_OBJS)
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/test/e2e: $(BUILD)/test/main.o $(E2E_TESTS:%=$(BUILD)/test/%.o) \
+                   $(TEST_HELPERS:%=$(BUILD)/test/%.o) $(BUILD)/src/net.o
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+test: $(BIN)/talkd $(BIN)/talk $(BUILD)/test/unit $(BUILD)/test/e2e | test-deps
+	@TALKD=$(BIN)/talkd TALK=$(BIN)/talk BUILD=$(BUILD) SANITIZE=$(SANITIZE) ./test/run
+
+# ---- install ----
+
+install: all
+	@case "$(PREFIX)" in /usr|/usr/) echo "refusing PREFIX=/usr: Debian's talk and talkd live there" >&2; exit 1;; esac
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 talkd talk $(DESTDIR)$(BINDIR)/
+	install -m 644 man/talkd.1 man/talk.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/talk.7 $(DESTDIR)$(MANDIR)/man7/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/talkd $(DESTDIR)$(BINDIR)/talk
+	rm -f $(DESTDIR)$(MANDIR)/man1/talkd.1 $(DESTDIR)$(MANDIR)/man1/talk.1 $(DESTDIR)$(MANDIR)/man7/talk.7
+
+clean:
+	rm -rf build talkd talk
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,176 @@
+// The hub: the I/O-free heart of talkd. Clients, the lines they send, the messages
+// they are sent, and the requests to close them.
+//
+//   transport (server or test)           hub                          service (chat, echo, ...)
+//   bytes read from a socket --feed()--> line framer --line()-------> decides who gets what
+//                                        out_queue per client <----- send()
+//   writes each pending() queue <------
+//   closes what settle() hands back <--- close requests <----------- close()
+//
+// No descriptor or syscall appears here, so a whole chat session can be driven by a
+// unit test or a fuzzer without a network. The server is one transport; it owns the
+// sockets and the loop, and calls the hub in between.
+//
+// Rules that keep the dispatch pass safe:
+//   - send() to a closing client does nothing; close() only marks and queues the
+//     request, so a service iterating its members is never re-entered.
+//   - settle() tells the service about closed clients (left()) outside of any other
+//     service call, then hands each to the transport to tear down.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "talk/line_buffer.hpp"
+#include "talk/line_framer.hpp"
+#include "talk/compose.hpp"
+#include "talk/message.hpp"
+#include "talk/out_queue.hpp"
+
+namespace talk {
+
+// Bounds on what one peer can make the server hold.
+struct limits {
+    std::size_t max_line = 4096;       // bytes in one line, CR LF not counted
+    std::size_t max_queue = 1u << 20;  // bytes queued for one client before it is dropped
+};
+
+enum class close_mode {
+    flush,  // write what is queued, then close (quit, end of input)
+    drop,   // discard what is queued, write only the last line given, then close
+    abort,  // close at once without writing (the connection failed)
+};
+
+struct client {
+    client(std::uint64_t client_id, std::size_t max_line) : id(client_id), framer(max_line) {}
+
+    std::uint64_t id;
+    std::string host;        // peer address: "127.0.0.1", "::1" (IPv4-mapped shown as IPv4)
+    std::uint16_t port = 0;  // peer port
+    std::string peer;        // "127.0.0.1:36588" or "[::1]:36588"
+    std::string local;       // the server's address as this client reached it, same form
+
+    line_framer framer;
+    out_queue out;
+
+    // Owned by the hub.
+    bool closing = false;  // close requested: no more lines in, no more messages out
+    close_mode mode = close_mode::flush;
+    std::string reason;     // why, for the console and the log
+    bool pending = false;   // on the hub's pending-output list
+    std::size_t slot = 0;   // index in the hub's client list
+};
+
+class service;
+
+struct hub_stats {
+    std::uint64_t connections = 0;  // clients ever opened
+    std::uint64_t lines_in = 0;     // complete lines received
+    std::uint64_t bytes_in = 0;     // counted by the transport
+    std::uint64_t bytes_out = 0;    // counted by the transport
+    std::uint64_t messages = 0;     // messages formatted (once each, however many recipients)
+    std::uint64_t deliveries = 0;   // messages queued to a recipient
+};
+
+class hub {
+public:
+    hub(const limits& lim, line_buffer& console) : limits_(lim), console_(console) {}
+    hub(const hub&) = delete;
+    hub& operator=(const hub&) = delete;
+
+    void attach(service& s) { service_ = &s; }
+    const talk::limits& limits() const { return limits_; }
+    message_arena& arena() { return arena_; }
+    line_buffer& console() { return console_; }
+    hub_stats& stats() { return stats_; }
+    const std::vector<client*>& clients() const { return clients_; }
+
+    // ---- for the transport ----
+
+    // A new connection: console line, then the service's welcome.
+    void open(client& c);
+    // Bytes received from c: framed into lines and handed to the service. Returns
+    // the bytes consumed, which is fewer than given only when c stopped taking
+    // lines (it asked to quit); the rest is to be ignored.
+    std::size_t feed(client& c, std::string_view bytes);
+    // c sent its last byte (EOF): an unterminated last line counts, then c closes
+    // once its output is written.
+    void feed_eof(client& c);
+    // A line the operator typed on the console.
+    void operator_line(std::string_view text);
+
+    // Clients with output queued since the list was last cleared. The transport
+    // writes each and clears client::pending and the list.
+    std::vector<client*>& pending() { return pending_; }
+
+    // Finishes close requests: the service forgets each client (and may tell
+    // others), the console says so, then on_closed(c) lets the transport close it.
+    template <class F>
+    void settle(F&& on_closed) {
+        for (std::size_t i = 0; i < closing_.size(); ++i) {
+            client& c = *closing_[i];
+            forget(c);
+            on_closed(c);
+        }
+        closing_.clear();
+    }
+
+    // ---- for services ----
+
+    // Queues m for c (nothing if c is closing). A client whose queue passes
+    // limits().max_queue is dropped: it stopped reading while others talk.
+    void send(client& c, const msg_slice& m) {
+        if (c.closing) return;
+        c.out.push(m);
+        ++stats_.deliveries;
+        if (!c.pending) {
+            c.pending = true;
+            pending_.push_back(&c);
+        }
+        if (c.out.bytes() > limits_.max_queue) overflow(c);
+    }
+
+    // Formats `line` plus a newline as a message of its own and queues it for c.
+    void reply(client& c, std::string_view line);
+
+    // Sends m to every client except `except`.
+    void broadcast(const msg_slice& m, const client* except = nullptr);
+
+    // The operator's line as the lecture's client shows it: "From <server ip:port as
+    // that client reached it>, <text>". Formatted once per distinct server address.
+    void broadcast_from_server(std::string_view text);
+
+    // Asks for c to be closed. With close_mode::drop, c's queue is discarded first;
+    // `last_line`, if any, is the last thing c is sent (an ERR line saying why).
+    void close(client& c, close_mode mode, std::string_view reason,
+               std::string_view last_line = {});
+
+private:
+    void overflow(client& c);
+    void forget(client& c);
+
+    talk::limits limits_;
+    line_buffer& console_;
+    service* service_ = nullptr;
+    message_arena arena_;
+    std::vector<client*> clients_;
+    std::vector<client*> pending_;
+    std::vector<client*> closing_;
+    hub_stats stats_;
+};
+
+// What a service is: the protocol spoken over the lines. Called by the hub, never
+// re-entered, and never given a descriptor.
+class service {
+public:
+    virtual ~service() = default;
+    virtual void joined(client&) {}
+    virtual void line(client& c, std::string_view text) = 0;
+    virtual void left(client&) {}
+    virtual void operator_line(std::string_view text) = 0;
+};
+
+}  // namespace talk
