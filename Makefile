@@ -33,7 +33,8 @@ override CXXFLAGS += -O1 -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-san
 override LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-CORE_SRCS := timer_queue text message out_queue hub chat services net signals console options server
+CORE_SRCS := timer_queue text message out_queue hub command chat services net signals console \
+             options server
 CORE_OBJS := $(CORE_SRCS:%=$(BUILD)/src/%.o)
 
 UNIT_TESTS := test_timer_queue test_line_framer test_text test_out_queue test_backends test_hub \
@@ -64,6 +65,9 @@ $(BIN)/talk: $(BUILD)/src/talk.o $(BUILD)/src/net.o
 $(BUILD)/test/%.o: test/%.cpp | test-deps
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# Catch2's own <regex> use trips a GCC false positive at -O1 with sanitizers.
+$(BUILD)/test/main.o: override CXXFLAGS += -Wno-maybe-uninitialized
 
 $(BUILD)/test/unit: $(BUILD)/test/main.o $(UNIT_TESTS:%=$(BUILD)/test/%.o) $(CORE_OBJS)
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "talk/backend/select_backend.hpp"
+#include "talk/command.hpp"
 #include "talk/console.hpp"
 #include "talk/event_loop.hpp"
 #include "talk/hub.hpp"
@@ -29,6 +30,7 @@
 #include "talk/options.hpp"
 #include "talk/services.hpp"
 #include "talk/signals.hpp"
+#include "talk/text.hpp"
 #include "talk/version.hpp"
 
 namespace talk {
@@ -74,6 +76,7 @@ public:
     int run() {
         if (int rc = start(); rc != 0) return rc;
         while (!done_) {
+            ++passes_;
             loop_.run_once([this](int fd, unsigned mask) { dispatch(fd, mask); },
                            hub_.pending().empty() ? -1 : 0,
                            [this](const wait_info& w) { trace_wait(w); });
@@ -184,7 +187,7 @@ private:
         } else if (fd == listen_fd_) {
             accept_some();
         } else if (fd == signals::wake_fd()) {
-            if (int sig = signals::take(); sig && !stopping_) begin_shutdown(sig);
+            if (int sig = signals::take(); sig && !stopping_) begin_shutdown(signal_name(sig));
         } else if (fd == in_.fd) {
             read_console();
         } else if (fd == out_.fd || fd == err_.fd) {
@@ -389,9 +392,9 @@ private:
 
     // ---- signals ----
 
-    void begin_shutdown(int sig) {
+    void begin_shutdown(std::string_view why) {
         stopping_ = true;
-        log_.add(fmt::format("talkd: {}: shutting down", signal_name(sig)));
+        log_.add(fmt::format("talkd: {}: shutting down", why));
         loop_.watch(listen_fd_, io_none);
         ::close(listen_fd_);
         listen_fd_ = -1;
@@ -422,10 +425,49 @@ private:
         in_framer_.feed(
             {buf, r.n},
             [this](std::string_view line) {
-                hub_.operator_line(line);
+                operator_input(line);
                 return true;
             },
             [this] { log_.add("talkd: console line too long; ignored"); });
+    }
+
+    // A line the operator typed: a console command, or text for every client.
+    void operator_input(std::string_view line) {
+        auto cmd = parse_command(line);
+        if (!cmd) {
+            hub_.operator_line(message_text(line));
+        } else if (cmd->is("stats")) {
+            console_stats();
+        } else if (cmd->is("shutdown")) {
+            if (!stopping_) begin_shutdown("/shutdown on the console");
+        } else if (cmd->is("help")) {
+            for (std::string_view l : {
+                     "*** help: TEXT                 send TEXT to every client",
+                     "*** help: //TEXT               send a line that starts with /",
+                     "*** help: /who                 who is connected",
+                     "*** help: /kick NAME [REASON]  disconnect someone (a nick or ip:port)",
+                     "*** help: /stats               counters of this server",
+                     "*** help: /shutdown            shut down gracefully, as SIGTERM does",
+                 })
+                console_.add(l);
+        } else if (!service_->operator_command(*cmd)) {
+            console_.add(sanitize(fmt::format("ERR unknown-command /{} (try /help)", cmd->name)));
+        }
+    }
+
+    void console_stats() {
+        const hub_stats& s = hub_.stats();
+        auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+        std::string svc = service_->stats();
+        console_.add(fmt::format("*** stats: talkd {}, {} backend, {} service, up {}h{:02}m{:02}s",
+                                 version, Backend::name, opt_.service, up.count() / 3600,
+                                 up.count() / 60 % 60, up.count() % 60));
+        console_.add(fmt::format("*** stats: {} clients{}{}, {} connections since start",
+                                 hub_.clients().size(), svc.empty() ? "" : " in ", svc, s.connections));
+        console_.add(fmt::format("*** stats: in {} lines, {} bytes; out {} messages, {} deliveries, {} bytes",
+                                 s.lines_in, s.bytes_in, s.messages, s.deliveries, s.bytes_out));
+        console_.add(fmt::format("*** stats: {} loop passes; {} bytes in {} message chunks",
+                                 passes_, hub_.arena().bytes(), hub_.arena().chunks()));
     }
 
     void stop_console_input() {
@@ -533,6 +575,8 @@ private:
     std::size_t live_ = 0;  // connections not yet freed
     std::size_t max_clients_ = default_max_clients;
     std::uint64_t next_id_ = 1;
+    std::uint64_t passes_ = 0;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     bool stopping_ = false;
     bool done_ = false;
     bool stopped_ = false;

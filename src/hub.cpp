@@ -92,6 +92,8 @@ void hub::forget(client& c) {
     clients_[c.slot] = last;
     last->slot = c.slot;
     clients_.pop_back();
+    if (c.mode == close_mode::drop)  // the server decided: say why
+        console_.add(fmt::format("Dropped {}: {}", c.peer, c.reason));
     console_.add(fmt::format("Disconnected : {} : {}", c.host, c.port));
 }
 

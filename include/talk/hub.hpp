@@ -26,6 +26,7 @@
 
 #include "talk/line_buffer.hpp"
 #include "talk/line_framer.hpp"
+#include "talk/command.hpp"
 #include "talk/compose.hpp"
 #include "talk/message.hpp"
 #include "talk/out_queue.hpp"
@@ -167,10 +168,19 @@ private:
 class service {
 public:
     virtual ~service() = default;
+    // c connected (the hub already printed "Connected to").
     virtual void joined(client&) {}
+    // c sent a complete line (without its line end; raw bytes, not yet sanitised).
     virtual void line(client& c, std::string_view text) = 0;
+    // c is closing (c.reason says why): forget it. Others may still be told.
     virtual void left(client&) {}
+    // The operator typed a line that is not a command.
     virtual void operator_line(std::string_view text) = 0;
+    // The operator typed a console command the server does not handle itself
+    // (/who, /kick ...). Replies go to the console. False: not known here.
+    virtual bool operator_command(const command&) { return false; }
+    // A short account for the console's /stats ("3 rooms"), or empty.
+    virtual std::string stats() const { return {}; }
 };
 
 }  // namespace talk
