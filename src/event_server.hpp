@@ -37,10 +37,8 @@ namespace talk {
 
 using namespace std::chrono_literals;
 
-inline constexpr std::size_t read_chunk = 64 * 1024;        // bytes read per client per wakeup
-inline constexpr std::size_t write_per_wakeup = 64 * 1024;  // bytes written per client per wakeup
+inline constexpr std::size_t max_read = 1u << 20;  // the largest --max-input honoured
 inline constexpr int max_iov = 64;
-inline constexpr int accepts_per_pass = 16;
 inline constexpr std::size_t fd_reserve = 32;  // descriptors kept for everything but clients
 inline constexpr std::size_t default_max_clients = 10000;
 inline constexpr auto linger_time = 5s;        // a closing connection's time to take its output
@@ -60,7 +58,10 @@ struct connection : client {
     int fd = -1;
     phase state = phase::open;
     bool read_eof = false;  // the peer will send no more
-    timer_queue::id linger = 0;
+    timer_queue::id linger = 0;          // closing: the most time its output gets
+    timer_queue::id throttle_timer = 0;  // flood control: when to read it again
+    timer_queue::id deadline_timer = 0;  // the next unfinished-line or idle check
+    clock::time_point deadline_at{};
 };
 
 const char* signal_name(int sig);
@@ -69,7 +70,12 @@ template <backend Backend>
 class event_server {
 public:
     explicit event_server(const server_options& opt)
-        : opt_(opt), console_(console_backlog), log_(console_backlog), hub_(opt.limits, console_) {}
+        : opt_(opt),
+          console_(console_backlog),
+          log_(console_backlog),
+          hub_(opt.limits, console_),
+          read_size_(std::min(opt.max_input, max_read)),
+          scratch_(new char[read_size_]) {}
 
     ~event_server() { stop(); }
 
@@ -78,8 +84,10 @@ public:
         while (!done_) {
             ++passes_;
             loop_.run_once([this](int fd, unsigned mask) { dispatch(fd, mask); },
-                           hub_.pending().empty() ? -1 : 0,
-                           [this](const wait_info& w) { trace_wait(w); });
+                           hub_.pending().empty() ? -1 : 0, [this](const wait_info& w) {
+                               hub_.set_now(w.woke);
+                               trace_wait(w);
+                           });
             if (int err = loop_.last_wait().error) {
                 log_.add(fmt::format("talkd: {} wait failed: {}", Backend::name, std::strerror(err)));
                 stop();
@@ -156,7 +164,7 @@ private:
             }
         }
         max_clients_ = std::min(wanted, by_fds);
-        if (max_clients_ < wanted && (opt_.max_clients || opt_.verbose))
+        if (max_clients_ < wanted)
             log_.add(fmt::format("talkd: serving at most {} clients ({} allows no more)",
                                  max_clients_, by));
     }
@@ -214,7 +222,7 @@ private:
     // ---- connections ----
 
     void accept_some() {
-        for (int i = 0; i < accepts_per_pass; ++i) {
+        for (int i = 0; i < opt_.max_accepts; ++i) {
             sockaddr_storage peer{};
             int fd = net::accept_client(listen_fd_, peer);
             if (fd >= 0) {
@@ -284,15 +292,19 @@ private:
         loop_.watch(fd, io_read);
         trace(1, "talkd: accepted {} on fd {} ({} clients)", c->peer, fd, hub_.clients().size() + 1);
         hub_.open(*c);
+        arm_deadline(*c);
     }
 
     void read_client(connection& c) {
-        net::io_result r = net::read_some(c.fd, scratch_, sizeof scratch_);
+        net::io_result r = net::read_some(c.fd, scratch_.get(), read_size_);
         trace_io("read", c, r);
         switch (r.status) {
             case net::io::done:
                 hub_.stats().bytes_in += r.n;
-                if (c.state == connection::phase::open) hub_.feed(c, {scratch_, r.n});
+                if (c.state != connection::phase::open) break;  // closing: input is ignored
+                hub_.feed(c, {scratch_.get(), r.n});
+                if (c.throttled) throttle(c);
+                arm_deadline(c);
                 break;
             case net::io::again:
                 break;
@@ -318,12 +330,12 @@ private:
         if (c.state == connection::phase::done) return;
         if (!c.out.empty()) {
             iovec iov[max_iov];
-            int n = c.out.gather(iov, max_iov, write_per_wakeup);
+            int n = c.out.gather(iov, max_iov, opt_.max_write);
             net::io_result r = net::send_some(c.fd, iov, n);
             trace_io("write", c, r);
             if (r.status == net::io::done) {
                 c.out.consume(r.n);
-                hub_.stats().bytes_out += r.n;
+                hub_.wrote(c, r.n);
             } else if (r.status == net::io::error) {
                 if (c.state == connection::phase::open) {
                     hub_.close(c, close_mode::abort, std::strerror(r.err));
@@ -349,7 +361,8 @@ private:
 
     void update_interest(connection& c) {
         if (c.state == connection::phase::done) return;
-        unsigned want = c.read_eof ? io_none : io_read;
+        bool open = c.state == connection::phase::open;
+        unsigned want = c.read_eof || (open && c.throttled) ? io_none : io_read;
         if (!c.out.empty() && c.state != connection::phase::draining) want |= io_write;
         loop_.watch(c.fd, want);
     }
@@ -369,13 +382,50 @@ private:
         update_interest(c);
     }
 
+    // Flood control: c is not read until its allowance has a line again. TCP's own
+    // flow control then slows the sender down, and nobody else waits.
+    void throttle(connection& c) {
+        update_interest(c);
+        if (c.throttle_timer) return;
+        c.throttle_timer = loop_.timers().add_after(hub_.throttle_delay(c), [this, &c] {
+            c.throttle_timer = 0;
+            hub_.set_now(clock::now());
+            if (c.state != connection::phase::open) return;
+            if (hub_.resume(c)) {
+                update_interest(c);
+                arm_deadline(c);
+            } else {
+                throttle(c);
+            }
+        });
+    }
+
+    // Keeps a timer at c's next deadline (unfinished line, idle), never later than
+    // the one already armed; check_deadlines() closes c when one has passed.
+    void arm_deadline(connection& c) {
+        clock::time_point next = hub_.check_deadlines(c);
+        if (next == clock::time_point::max()) return;
+        if (c.deadline_timer) {
+            if (c.deadline_at <= next) return;  // an earlier look is due anyway
+            loop_.timers().cancel(c.deadline_timer);
+        }
+        c.deadline_at = next;
+        c.deadline_timer = loop_.timers().add(next, [this, &c] {
+            c.deadline_timer = 0;
+            hub_.set_now(clock::now());
+            if (c.state == connection::phase::open) arm_deadline(c);
+        });
+    }
+
     // c is done: the loop forgets it now, reap() closes and frees it after the pass.
     void finish(connection& c) {
         if (c.state == connection::phase::done) return;
         c.state = connection::phase::done;
         loop_.watch(c.fd, io_none);
-        if (c.linger) loop_.timers().cancel(c.linger);
-        c.linger = 0;
+        for (timer_queue::id* t : {&c.linger, &c.throttle_timer, &c.deadline_timer}) {
+            if (*t) loop_.timers().cancel(*t);
+            *t = 0;
+        }
         reap_.push_back(&c);
     }
 
@@ -581,7 +631,8 @@ private:
     bool done_ = false;
     bool stopped_ = false;
 
-    char scratch_[read_chunk];
+    std::size_t read_size_;
+    std::unique_ptr<char[]> scratch_;  // every read lands here; only partial lines are kept
 };
 
 }  // namespace talk

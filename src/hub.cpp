@@ -10,21 +10,115 @@ namespace talk {
 void hub::open(client& c) {
     c.slot = clients_.size();
     clients_.push_back(&c);
+    c.tokens = limits_.flood_burst;
+    c.refilled = c.last_input = now_;
     ++stats_.connections;
     console_.add(fmt::format("Connected to : {} : {}", c.host, c.port));
     service_->joined(c);
 }
 
-std::size_t hub::feed(client& c, std::string_view bytes) {
-    if (c.closing) return bytes.size();
-    return c.framer.feed(
+void hub::feed(client& c, std::string_view bytes) {
+    if (c.closing) return;
+    c.last_input = now_;
+    if (c.throttled) {  // the transport should not read a throttled client; keep order anyway
+        c.held.append(bytes);
+        return;
+    }
+    frame(c, bytes);
+}
+
+void hub::frame(client& c, std::string_view bytes) {
+    const std::uint64_t lines_before = stats_.lines_in;
+    std::size_t used = c.framer.feed(
         bytes,
         [&](std::string_view line) {
+            if (limits_.flood_rate > 0 && !take_token(c)) {
+                if (limits_.flood_disconnect) {
+                    close(c, close_mode::drop,
+                          fmt::format("flooding: over {} lines a second", limits_.flood_rate),
+                          fmt::format("ERR flood more than {} lines a second; disconnected",
+                                      limits_.flood_rate));
+                    return false;
+                }
+                c.throttled = true;  // this line waits for a token, with all after it
+                c.held.assign(line);
+                c.held.push_back('\n');
+                return false;
+            }
             ++stats_.lines_in;
             service_->line(c, line);
             return !c.closing;  // lines after /quit in the same read are not run
         },
         [&] { reply(c, fmt::format("ERR line-too-long max {} bytes", limits_.max_line)); });
+    if (c.throttled) c.held.append(bytes.substr(used));
+    if (c.closing || c.throttled) return;
+
+    if (c.framer.skipped() > limits_.max_skip()) {
+        close(c, close_mode::drop, fmt::format("no end of line in {} bytes", c.framer.skipped()),
+              fmt::format("ERR line-too-long no end of line in {} bytes; disconnected",
+                          c.framer.skipped()));
+        return;
+    }
+    // The deadline of an unfinished line counts from its first byte: from now if a
+    // line ended in this read and another began.
+    if (!c.framer.in_line())
+        c.line_started = {};
+    else if (c.line_started == clock::time_point{} || stats_.lines_in != lines_before)
+        c.line_started = now_;
+}
+
+bool hub::take_token(client& c) {
+    double elapsed = std::chrono::duration<double>(now_ - c.refilled).count();
+    c.tokens = std::min(limits_.flood_burst, c.tokens + elapsed * limits_.flood_rate);
+    c.refilled = now_;
+    if (c.tokens < 1) return false;
+    c.tokens -= 1;
+    return true;
+}
+
+bool hub::resume(client& c) {
+    if (!c.throttled) return true;
+    if (c.closing) return true;
+    c.throttled = false;
+    std::string held;
+    held.swap(c.held);
+    frame(c, held);
+    return !c.throttled;
+}
+
+clock::duration hub::throttle_delay(const client& c) const {
+    double elapsed = std::chrono::duration<double>(now_ - c.refilled).count();
+    double tokens = c.tokens + elapsed * limits_.flood_rate;
+    if (tokens >= 1 || limits_.flood_rate <= 0) return clock::duration::zero();
+    return std::chrono::ceil<std::chrono::milliseconds>(
+        std::chrono::duration<double>((1 - tokens) / limits_.flood_rate));
+}
+
+clock::time_point hub::check_deadlines(client& c) {
+    auto next = clock::time_point::max();
+    if (c.closing) return next;
+    if (limits_.line_timeout.count() > 0 && c.line_started != clock::time_point{}) {
+        auto due = c.line_started + limits_.line_timeout;
+        if (now_ >= due) {
+            close(c, close_mode::drop,
+                  fmt::format("no end of line within {} s", limits_.line_timeout.count()),
+                  fmt::format("ERR line-timeout no end of line within {} seconds; disconnected",
+                              limits_.line_timeout.count()));
+            return clock::time_point::max();
+        }
+        next = std::min(next, due);
+    }
+    if (limits_.idle_timeout.count() > 0) {
+        auto due = c.last_input + limits_.idle_timeout;
+        if (now_ >= due) {
+            close(c, close_mode::drop, fmt::format("idle for {} s", limits_.idle_timeout.count()),
+                  fmt::format("ERR idle-timeout nothing received for {} seconds; disconnected",
+                              limits_.idle_timeout.count()));
+            return clock::time_point::max();
+        }
+        next = std::min(next, due);
+    }
+    return next;
 }
 
 void hub::feed_eof(client& c) {
@@ -80,10 +174,42 @@ void hub::close(client& c, close_mode mode, std::string_view reason, std::string
     }
 }
 
-void hub::overflow(client& c) {
-    close(c, close_mode::drop,
-          fmt::format("output queue over {} bytes: not reading", limits_.max_queue),
+// c's queue is over the soft limit: tolerated for soft_queue_time, never past the
+// hard limit.
+void hub::queue_pressure(client& c) {
+    std::size_t queued = c.out.bytes();
+    std::string why;
+    if (queued > limits_.max_queue) {
+        why = fmt::format("output queue over {} bytes: not reading", limits_.max_queue);
+    } else if (c.over_soft == clock::time_point{}) {
+        c.over_soft = now_;
+        return;
+    } else if (now_ - c.over_soft >= limits_.soft_queue_time) {
+        why = fmt::format("output queue over {} bytes for {} s: not reading", limits_.soft_queue,
+                          limits_.soft_queue_time.count());
+    } else {
+        return;
+    }
+    close(c, close_mode::drop, why,
           "ERR too-slow you stopped reading and your messages piled up; disconnected");
+}
+
+// All queues together hold more than the budget: the client furthest behind goes
+// first (it holds the oldest messages). Again while evictions free memory, but
+// otherwise only once per chunk of growth, so a budget that stays exceeded does not
+// cost a scan of every client per message.
+void hub::over_budget() {
+    std::size_t held = arena_.bytes();
+    if (held >= evicted_at_ && held < evicted_at_ + message_arena::default_chunk) return;
+    client* worst = nullptr;
+    for (client* c : clients_)
+        if (!c->closing && (!worst || c->out.bytes() > worst->out.bytes())) worst = c;
+    evicted_at_ = arena_.bytes();
+    if (!worst || worst->out.empty()) return;
+    close(*worst, close_mode::drop,
+          fmt::format("all output queues over {} bytes, and this one the longest",
+                      limits_.max_total_queue),
+          "ERR too-slow the server is short of memory and your queue was the longest; disconnected");
 }
 
 void hub::forget(client& c) {
@@ -92,8 +218,10 @@ void hub::forget(client& c) {
     clients_[c.slot] = last;
     last->slot = c.slot;
     clients_.pop_back();
-    if (c.mode == close_mode::drop)  // the server decided: say why
+    if (c.mode == close_mode::drop) {  // the server decided: say why
+        ++stats_.dropped;
         console_.add(fmt::format("Dropped {}: {}", c.peer, c.reason));
+    }
     console_.add(fmt::format("Disconnected : {} : {}", c.host, c.port));
 }
 

@@ -2,7 +2,9 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -21,19 +23,32 @@ std::string help_text() {
         "usage: talkd -p PORT [options]\n"
         "A multi-client talk server: one thread, non-blocking sockets, one event loop.\n"
         "\n"
-        "  -p, --port PORT        TCP port to listen on (required; 0 picks a free one)\n"
-        "  -b, --bind ADDR        address to listen on (default: all, IPv6 and IPv4)\n"
-        "      --backend NAME     event loop backend: {} (default {})\n"
-        "      --service NAME     chat, echo or reverse (default chat)\n"
-        "  -v, --verbose          log connections to stderr; -vv waits and I/O, -vvv buffers\n"
-        "      --max-line BYTES   longest line accepted (default 4096)\n"
-        "      --max-queue BYTES  output queued for one client before it is dropped (default 1M)\n"
-        "      --max-clients N    connections served at once (default: descriptor limit)\n"
-        "  -h, --help             show this help\n"
-        "  -V, --version          show the version and the backends built in\n"
+        "  -p, --port PORT           TCP port to listen on (required; 0 picks a free one)\n"
+        "  -b, --bind ADDR           address to listen on (default: all, IPv6 and IPv4)\n"
+        "      --backend NAME        event loop backend: {} (default {})\n"
+        "      --service NAME        chat, echo or reverse (default chat)\n"
+        "  -v, --verbose             log connections to stderr; -vv waits and I/O, -vvv buffers\n"
+        "  -h, --help                show this help\n"
+        "  -V, --version             show the version and the backends built in\n"
         "\n"
-        "Lines typed on stdin go to every client. SIGINT or SIGTERM shuts down gracefully.\n"
-        "See talkd(1) and talk(7).\n",
+        "Limits (BYTES: 4096, 64K, 1M; SECONDS 0 turns a timeout off):\n"
+        "      --max-line BYTES      longest line accepted (4096)\n"
+        "      --max-input BYTES     input read from one client per wakeup (16K)\n"
+        "      --max-queue BYTES     output queued for one client: disconnected past it (1M)\n"
+        "      --soft-queue BYTES    ... or past this for --soft-queue-time (256K)\n"
+        "      --soft-queue-time SECONDS                                    (10)\n"
+        "      --max-total-queue BYTES  all queued output; the longest queue goes first (64M)\n"
+        "      --max-clients N       connections served at once (10000, or fewer descriptors)\n"
+        "      --max-accepts N       connections accepted per loop pass (16)\n"
+        "      --max-write BYTES     output written to one client per wakeup (64K)\n"
+        "      --line-timeout SECONDS  an unfinished line, from its first byte (60)\n"
+        "      --idle-timeout SECONDS  a client that sends nothing (0: off)\n"
+        "      --flood-rate LINES    lines a second per client before it is slowed (200; 0: off)\n"
+        "      --flood-burst LINES   lines at once before the rate applies (1000)\n"
+        "      --flood-disconnect    disconnect a flooding client instead of slowing it\n"
+        "\n"
+        "Lines typed on stdin go to every client; /help there lists console commands.\n"
+        "SIGINT or SIGTERM shuts down gracefully. See talkd(1) and talk(7).\n",
         available_backends(), default_backend);
 }
 
@@ -53,7 +68,87 @@ std::optional<T> parse_number(std::string_view s) {
     return v;
 }
 
-enum long_only { opt_backend = 1000, opt_service, opt_max_line, opt_max_queue, opt_max_clients };
+enum long_only {
+    opt_backend = 1000,
+    opt_service,
+    opt_max_line,
+    opt_max_input,
+    opt_max_queue,
+    opt_soft_queue,
+    opt_soft_queue_time,
+    opt_max_total_queue,
+    opt_max_clients,
+    opt_max_accepts,
+    opt_max_write,
+    opt_line_timeout,
+    opt_idle_timeout,
+    opt_flood_rate,
+    opt_flood_burst,
+    opt_flood_disconnect,
+};
+
+// Where each numeric option goes, and what kind of number it takes.
+struct numeric_option {
+    int id;
+    const char* name;
+    enum { bytes, count, seconds, rate } kind;
+    void (*store)(server_options&, double);
+};
+
+const numeric_option numeric_options[] = {
+    {opt_max_line, "--max-line", numeric_option::bytes,
+     [](server_options& o, double v) { o.limits.max_line = static_cast<std::size_t>(v); }},
+    {opt_max_input, "--max-input", numeric_option::bytes,
+     [](server_options& o, double v) { o.max_input = static_cast<std::size_t>(v); }},
+    {opt_max_queue, "--max-queue", numeric_option::bytes,
+     [](server_options& o, double v) { o.limits.max_queue = static_cast<std::size_t>(v); }},
+    {opt_soft_queue, "--soft-queue", numeric_option::bytes,
+     [](server_options& o, double v) { o.limits.soft_queue = static_cast<std::size_t>(v); }},
+    {opt_soft_queue_time, "--soft-queue-time", numeric_option::seconds,
+     [](server_options& o, double v) { o.limits.soft_queue_time = std::chrono::seconds(static_cast<long>(v)); }},
+    {opt_max_total_queue, "--max-total-queue", numeric_option::bytes,
+     [](server_options& o, double v) { o.limits.max_total_queue = static_cast<std::size_t>(v); }},
+    {opt_max_clients, "--max-clients", numeric_option::count,
+     [](server_options& o, double v) { o.max_clients = static_cast<std::size_t>(v); }},
+    {opt_max_accepts, "--max-accepts", numeric_option::count,
+     [](server_options& o, double v) { o.max_accepts = static_cast<int>(v); }},
+    {opt_max_write, "--max-write", numeric_option::bytes,
+     [](server_options& o, double v) { o.max_write = static_cast<std::size_t>(v); }},
+    {opt_line_timeout, "--line-timeout", numeric_option::seconds,
+     [](server_options& o, double v) { o.limits.line_timeout = std::chrono::seconds(static_cast<long>(v)); }},
+    {opt_idle_timeout, "--idle-timeout", numeric_option::seconds,
+     [](server_options& o, double v) { o.limits.idle_timeout = std::chrono::seconds(static_cast<long>(v)); }},
+    {opt_flood_rate, "--flood-rate", numeric_option::rate,
+     [](server_options& o, double v) { o.limits.flood_rate = v; }},
+    {opt_flood_burst, "--flood-burst", numeric_option::count,
+     [](server_options& o, double v) { o.limits.flood_burst = v; }},
+};
+
+// The value of a numeric option, or an error message.
+std::optional<double> numeric_value(const numeric_option& o, std::string_view arg, std::string& error) {
+    switch (o.kind) {
+        case numeric_option::bytes:
+            if (auto n = parse_size(arg)) return static_cast<double>(*n);
+            error = fmt::format("{} needs a byte count like 4096, 64K or 1M, not '{}'", o.name, arg);
+            return std::nullopt;
+        case numeric_option::count:
+            if (auto n = parse_number<unsigned long>(arg); n && *n > 0 && *n <= 100000000)
+                return static_cast<double>(*n);
+            error = fmt::format("{} needs a positive whole number, not '{}'", o.name, arg);
+            return std::nullopt;
+        case numeric_option::seconds:
+            if (auto n = parse_number<unsigned long>(arg); n && *n <= 365ul * 24 * 3600)
+                return static_cast<double>(*n);
+            error = fmt::format("{} needs a number of seconds (0 turns it off), not '{}'", o.name, arg);
+            return std::nullopt;
+        case numeric_option::rate:
+            if (auto n = parse_number<unsigned long>(arg); n && *n <= 100000000)
+                return static_cast<double>(*n);
+            error = fmt::format("{} needs lines per second (0 turns it off), not '{}'", o.name, arg);
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
 
 }  // namespace
 
@@ -90,8 +185,19 @@ parse_result parse_talkd_args(int argc, char** argv, server_options& out) {
         {"service", required_argument, nullptr, opt_service},
         {"verbose", no_argument, nullptr, 'v'},
         {"max-line", required_argument, nullptr, opt_max_line},
+        {"max-input", required_argument, nullptr, opt_max_input},
         {"max-queue", required_argument, nullptr, opt_max_queue},
+        {"soft-queue", required_argument, nullptr, opt_soft_queue},
+        {"soft-queue-time", required_argument, nullptr, opt_soft_queue_time},
+        {"max-total-queue", required_argument, nullptr, opt_max_total_queue},
         {"max-clients", required_argument, nullptr, opt_max_clients},
+        {"max-accepts", required_argument, nullptr, opt_max_accepts},
+        {"max-write", required_argument, nullptr, opt_max_write},
+        {"line-timeout", required_argument, nullptr, opt_line_timeout},
+        {"idle-timeout", required_argument, nullptr, opt_idle_timeout},
+        {"flood-rate", required_argument, nullptr, opt_flood_rate},
+        {"flood-burst", required_argument, nullptr, opt_flood_burst},
+        {"flood-disconnect", no_argument, nullptr, opt_flood_disconnect},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
         {nullptr, 0, nullptr, 0},
@@ -103,6 +209,15 @@ parse_result parse_talkd_args(int argc, char** argv, server_options& out) {
     int ch;
     while ((ch = ::getopt_long(argc, argv, ":p:b:vhV", longopts, nullptr)) != -1) {
         std::string_view arg = optarg ? optarg : "";
+        if (auto* n = std::find_if(std::begin(numeric_options), std::end(numeric_options),
+                                   [&](const numeric_option& o) { return o.id == ch; });
+            n != std::end(numeric_options)) {
+            std::string error;
+            auto v = numeric_value(*n, arg, error);
+            if (!v) return usage(error);
+            n->store(out, *v);
+            continue;
+        }
         switch (ch) {
             case 'p': {
                 auto p = parse_number<unsigned>(arg);
@@ -123,29 +238,21 @@ parse_result parse_talkd_args(int argc, char** argv, server_options& out) {
                     return usage(fmt::format("unknown service '{}' (chat, echo, reverse)", arg));
                 out.service = arg;
                 break;
+            case opt_flood_disconnect: out.limits.flood_disconnect = true; break;
             case 'v': ++out.verbose; break;
-            case opt_max_line:
-            case opt_max_queue: {
-                auto n = parse_size(arg);
-                const char* name = ch == opt_max_line ? "--max-line" : "--max-queue";
-                if (!n) return usage(fmt::format("{} needs a byte count like 4096 or 1M, not '{}'", name, arg));
-                (ch == opt_max_line ? out.limits.max_line : out.limits.max_queue) = *n;
-                break;
-            }
-            case opt_max_clients: {
-                auto n = parse_number<std::size_t>(arg);
-                if (!n || *n == 0) return usage(fmt::format("--max-clients needs a positive number, not '{}'", arg));
-                out.max_clients = *n;
-                break;
-            }
             case 'h': return {parse_result::exit_ok, help_text()};
             case 'V': return {parse_result::exit_ok, version_text()};
             case ':': return usage(fmt::format("option '{}' needs a value", argv[optind - 1]));
-            default: return usage(fmt::format("unknown option '{}'", argv[optind - 1]));
+            default:
+                if (optopt) return usage(fmt::format("unknown option '-{}'", static_cast<char>(optopt)));
+                return usage(fmt::format("unknown option '{}'", argv[optind - 1]));
         }
     }
     if (optind < argc) return usage(fmt::format("unexpected argument '{}'", argv[optind]));
     if (!have_port) return usage("missing -p PORT");
+    if (out.limits.soft_queue > out.limits.max_queue) out.limits.soft_queue = out.limits.max_queue;
+    if (out.max_input < 256) return usage("--max-input must be at least 256 bytes");
+    if (out.max_write < 256) return usage("--max-write must be at least 256 bytes");
     return {parse_result::run, {}};
 }
 

@@ -62,7 +62,7 @@ BACKEND_TEST(empty_lines, "empty lines are not relayed") {
 }
 
 BACKEND_TEST(ten_thousand_lines, "10,000 lines arrive complete and in order") {
-    talk_server srv(on(backend));
+    talk_server srv(on(backend, {"--flood-rate=0"}));
     line_client a(srv.port()), b(srv.port());
     REQUIRE(srv.console_line_starting("Connected to"));
     REQUIRE(srv.console_line_starting("Connected to"));
@@ -140,7 +140,7 @@ BACKEND_TEST(ipv6_peer, "an IPv6 peer is shown as [addr]:port, IPv4 as plain IPv
 }
 
 BACKEND_TEST(slow_reader, "a client that stops reading is dropped; the others are served") {
-    talk_server srv(on(backend, {"--max-queue=64K"}));
+    talk_server srv(on(backend, {"--max-queue=64K", "--flood-rate=0"}));
     line_client sender(srv.port()), reader(srv.port());
     // A tiny receive buffer so the kernel swallows little before the server's queue grows.
     int small = 4096;

@@ -39,6 +39,7 @@ struct wait_info {
     int timeout_ms = 0;       // the timeout it was given (-1: none)
     std::chrono::microseconds waited{0};
     int error = 0;  // errno when the wait itself failed
+    timer_queue::clock::time_point woke{};  // when the wait returned
 };
 
 template <backend Backend>
@@ -84,7 +85,7 @@ public:
         auto woke = clock::now();
         info_ = {backend_.watched(), n < 0 ? 0 : n, timeout,
                  std::chrono::duration_cast<std::chrono::microseconds>(woke - start),
-                 n < 0 ? -n : 0};
+                 n < 0 ? -n : 0, woke};
         on_woke(info_);
 
         for (int i = 0; i < n; ++i) {

@@ -11,6 +11,10 @@
 // unit test or a fuzzer without a network. The server is one transport; it owns the
 // sockets and the loop, and calls the hub in between.
 //
+// Time: the hub never reads a clock. The transport tells it the time once per pass
+// (set_now), so deadlines and flood control behave the same under a test's or a
+// fuzzer's clock.
+//
 // Rules that keep the dispatch pass safe:
 //   - send() to a closing client does nothing; close() only marks and queues the
 //     request, so a service iterating its members is never re-entered.
@@ -18,6 +22,7 @@
 //     service call, then hands each to the transport to tear down.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,10 +38,24 @@
 
 namespace talk {
 
-// Bounds on what one peer can make the server hold.
+using clock = std::chrono::steady_clock;
+
+// Bounds on what one peer can make the server hold or do. Zero turns off the ones
+// marked "0: off".
 struct limits {
-    std::size_t max_line = 4096;       // bytes in one line, CR LF not counted
-    std::size_t max_queue = 1u << 20;  // bytes queued for one client before it is dropped
+    std::size_t max_line = 4096;               // bytes in one line, CR LF not counted
+    std::size_t max_queue = 1u << 20;          // output queued for one client: dropped past it
+    std::size_t soft_queue = 256u << 10;       // ... or past this for soft_queue_time
+    std::chrono::seconds soft_queue_time{10};
+    std::size_t max_total_queue = 64u << 20;   // all queued output: the largest queue goes first
+    std::chrono::seconds line_timeout{60};     // an unfinished line, from its first byte (0: off)
+    std::chrono::seconds idle_timeout{0};      // no input at all (0: off)
+    double flood_rate = 200;                   // lines per second per client (0: off)
+    double flood_burst = 1000;                 // lines at once before the rate applies
+    bool flood_disconnect = false;             // disconnect a flooder instead of slowing it
+    // An over-long line is skipped to its end; one that has no end in this many
+    // bytes gets its sender disconnected.
+    std::size_t max_skip() const { return 1024 * max_line; }
 };
 
 enum class close_mode {
@@ -63,11 +82,24 @@ struct client {
     std::string reason;     // why, for the console and the log
     bool pending = false;   // on the hub's pending-output list
     std::size_t slot = 0;   // index in the hub's client list
+
+    // Flood control: a token bucket of lines. While throttled the transport does not
+    // read from the client, and the input it already read waits in `held` (at most
+    // one line and one read), so TCP itself slows the sender down.
+    double tokens = 0;
+    clock::time_point refilled{};
+    bool throttled = false;
+    std::string held;
+
+    clock::time_point last_input{};    // for the idle timeout
+    clock::time_point line_started{};  // first byte of an unfinished line; {} if none
+    clock::time_point over_soft{};     // since when the queue is over the soft limit; {} if not
 };
 
 class service;
 
 struct hub_stats {
+    std::uint64_t dropped = 0;      // clients the server disconnected (limits, kicks)
     std::uint64_t connections = 0;  // clients ever opened
     std::uint64_t lines_in = 0;     // complete lines received
     std::uint64_t bytes_in = 0;     // counted by the transport
@@ -82,6 +114,10 @@ public:
     hub(const hub&) = delete;
     hub& operator=(const hub&) = delete;
 
+    // The transport's clock, set once per pass.
+    void set_now(clock::time_point t) { now_ = t; }
+    clock::time_point now() const { return now_; }
+
     void attach(service& s) { service_ = &s; }
     const talk::limits& limits() const { return limits_; }
     message_arena& arena() { return arena_; }
@@ -93,10 +129,24 @@ public:
 
     // A new connection: console line, then the service's welcome.
     void open(client& c);
-    // Bytes received from c: framed into lines and handed to the service. Returns
-    // the bytes consumed, which is fewer than given only when c stopped taking
-    // lines (it asked to quit); the rest is to be ignored.
-    std::size_t feed(client& c, std::string_view bytes);
+    // Bytes received from c: framed into lines and handed to the service. Input
+    // after a /quit is ignored. A client over its flood allowance is throttled:
+    // the rest of its input is held and c.throttled set, and the transport stops
+    // reading from it until resume() says otherwise.
+    void feed(client& c, std::string_view bytes);
+    // Runs the lines held back from a throttled client as far as its allowance now
+    // goes. Returns true when c is no longer throttled.
+    bool resume(client& c);
+    // How long until a throttled client may send its next line.
+    clock::duration throttle_delay(const client& c) const;
+    // Closes c if its unfinished line or its silence has passed its deadline;
+    // otherwise returns when to look again (clock::time_point::max(): never).
+    clock::time_point check_deadlines(client& c);
+    // The transport wrote n bytes of c's queue (after c.out.consume(n)).
+    void wrote(client& c, std::size_t n) {
+        stats_.bytes_out += n;
+        if (c.out.bytes() <= limits_.soft_queue) c.over_soft = {};
+    }
     // c sent its last byte (EOF): an unterminated last line counts, then c closes
     // once its output is written.
     void feed_eof(client& c);
@@ -131,7 +181,10 @@ public:
             c.pending = true;
             pending_.push_back(&c);
         }
-        if (c.out.bytes() > limits_.max_queue) overflow(c);
+        if (c.out.bytes() > limits_.soft_queue) [[unlikely]]
+            queue_pressure(c);
+        if (arena_.bytes() > limits_.max_total_queue) [[unlikely]]
+            over_budget();
     }
 
     // Formats `line` plus a newline as a message of its own and queues it for c.
@@ -150,7 +203,10 @@ public:
                std::string_view last_line = {});
 
 private:
-    void overflow(client& c);
+    void frame(client& c, std::string_view bytes);
+    bool take_token(client& c);
+    void queue_pressure(client& c);
+    void over_budget();
     void forget(client& c);
 
     talk::limits limits_;
@@ -161,6 +217,8 @@ private:
     std::vector<client*> pending_;
     std::vector<client*> closing_;
     hub_stats stats_;
+    clock::time_point now_ = clock::now();
+    std::size_t evicted_at_ = 0;  // arena bytes at the last eviction
 };
 
 // What a service is: the protocol spoken over the lines. Called by the hub, never

@@ -45,6 +45,7 @@ public:
             p = lf + 1;
             if (discarding_) {  // the end of a line already reported as too long
                 discarding_ = false;
+                skipped_ = 0;
                 continue;
             }
             bool go_on = true;
@@ -69,10 +70,13 @@ public:
         if (!discarding_ && !partial_.empty()) deliver(std::string_view(partial_), on_line, on_too_long);
         partial_.clear();
         discarding_ = false;
+        skipped_ = 0;
     }
 
     // Bytes of an unfinished line held here (0 while skipping an over-long line).
     std::size_t partial_size() const { return partial_.size(); }
+    // Bytes of the over-long line being skipped so far (0 when not skipping).
+    std::size_t skipped() const { return skipped_; }
     bool in_line() const { return !partial_.empty() || discarding_; }
     std::size_t max_line() const { return max_line_; }
 
@@ -94,9 +98,13 @@ private:
 
     template <class OnTooLong>
     void keep_tail(std::string_view tail, OnTooLong& on_too_long) {
-        if (discarding_) return;
+        if (discarding_) {
+            skipped_ += tail.size();
+            return;
+        }
         // max_line_ + 1 leaves room for a CR whose LF has not arrived yet.
         if (partial_.size() + tail.size() > max_line_ + 1) {
+            skipped_ = partial_.size() + tail.size();
             partial_.clear();
             discarding_ = true;
             on_too_long();
@@ -107,6 +115,7 @@ private:
 
     std::string partial_;
     std::size_t max_line_;
+    std::size_t skipped_ = 0;
     bool discarding_ = false;
 };
 

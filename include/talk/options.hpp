@@ -18,8 +18,11 @@ struct server_options {
     std::string backend;      // select, poll or epoll
     std::string service = "chat";
     int verbose = 0;          // -v connections, -vv waits and I/O, -vvv buffer sizes
-    talk::limits limits;
-    std::size_t max_clients = 0;  // 0: as many as the descriptor limit allows
+    talk::limits limits;      // what one client can make the server hold or do
+    std::size_t max_clients = 0;       // 0: 10000, or as many as descriptors allow
+    std::size_t max_input = 16u << 10; // bytes read from one client per wakeup
+    std::size_t max_write = 64u << 10; // bytes written to one client per wakeup
+    int max_accepts = 16;              // connections accepted per loop pass
 };
 
 struct parse_result {
