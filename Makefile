@@ -39,7 +39,8 @@ CORE_OBJS := $(CORE_SRCS:%=$(BUILD)/src/%.o)
 
 UNIT_TESTS := test_timer_queue test_line_framer test_text test_out_queue test_backends test_hub \
               test_options
-E2E_TESTS  := test_e2e
+# End-to-end suites: each test/NAME.cpp that exists is linked into build/test/e2e.
+E2E_TESTS  := $(basename $(notdir $(wildcard test/test_e2e.cpp test/test_chat.cpp test/test_scenarios.cpp)))
 TEST_HELPERS := helpers
 
 .PHONY: all deps test-deps test clean install uninstall
@@ -94,5 +95,8 @@ uninstall:
 
 clean:
 	rm -rf build talkd talk
+
+# Fuzzing (make fuzz) lives in its own fragment.
+-include test/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)
