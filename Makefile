@@ -43,8 +43,12 @@ UNIT_TESTS := test_timer_queue test_line_framer test_text test_out_queue test_ba
 E2E_TESTS  := $(basename $(notdir $(wildcard test/test_e2e.cpp test/test_chat.cpp test/test_scenarios.cpp)))
 TEST_HELPERS := helpers
 
+# talkbench, the load generator (issue: benchmarks), once its source exists.
+BENCH := $(if $(wildcard src/talkbench.cpp),$(BIN)/talkbench)
+BENCH_SRCS := $(basename $(notdir $(wildcard src/bench_*.cpp)))
+
 .PHONY: all deps test-deps test clean install uninstall
-all: $(BIN)/talkd $(BIN)/talk
+all: $(BIN)/talkd $(BIN)/talk $(BENCH)
 
 deps:
 	@./build-aux/deps build
@@ -59,6 +63,10 @@ $(BIN)/talkd: $(BUILD)/src/talkd.o $(CORE_OBJS)
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BIN)/talk: $(BUILD)/src/talk.o $(BUILD)/src/net.o
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BIN)/talkbench: $(BUILD)/src/talkbench.o $(BENCH_SRCS:%=$(BUILD)/src/%.o) $(BUILD)/src/net.o \
+                  $(BUILD)/src/timer_queue.o
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # ---- tests ----
@@ -94,7 +102,7 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man1/talkd.1 $(DESTDIR)$(MANDIR)/man1/talk.1 $(DESTDIR)$(MANDIR)/man7/talk.7
 
 clean:
-	rm -rf build talkd talk
+	rm -rf build talkd talk talkbench
 
 # Fuzzing (make fuzz) lives in its own fragment.
 -include test/fuzz/fuzz.mk
