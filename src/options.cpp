@@ -25,7 +25,7 @@ std::string help_text() {
         "\n"
         "  -p, --port PORT           TCP port to listen on (required; 0 picks a free one)\n"
         "  -b, --bind ADDR           address to listen on (default: all, IPv6 and IPv4)\n"
-        "      --backend NAME        event loop backend: {} (default {})\n"
+        "      --backend NAME        event loop backend: {}, or threads (default {})\n"
         "      --service NAME        chat, echo or reverse (default chat)\n"
         "  -v, --verbose             log connections to stderr; -vv waits and I/O, -vvv buffers\n"
         "  -h, --help                show this help\n"
@@ -53,7 +53,7 @@ std::string help_text() {
 }
 
 std::string version_text() {
-    return fmt::format("talkd {}\nbackends: {}\n", version, available_backends());
+    return fmt::format("talkd {}\nbackends: {}, threads\n", version, available_backends());
 }
 
 parse_result usage(std::string msg) {
@@ -228,8 +228,8 @@ parse_result parse_talkd_args(int argc, char** argv, server_options& out) {
             }
             case 'b': out.bind = arg; break;
             case opt_backend:
-                if (!with_backend(arg, [](auto) {}))
-                    return usage(fmt::format("unknown backend '{}' (available: {})", arg,
+                if (arg != "threads" && !with_backend(arg, [](auto) {}))
+                    return usage(fmt::format("unknown backend '{}' (available: {}, threads)", arg,
                                              available_backends()));
                 out.backend = arg;
                 break;

@@ -21,6 +21,7 @@ const char* signal_name(int sig) {
 }
 
 int run_server(const server_options& opt) {
+    if (opt.backend == "threads") return run_threads_server(opt);
     int status = EX_USAGE;
     try {
         // The one place where a backend name becomes a type; every backend this

@@ -29,6 +29,16 @@
     TEST_CASE(desc " (epoll)", "[epoll]") { fn("epoll"); }    \
     static void fn(const std::string& backend)
 
+// The same, also run against --backend=threads, the thread-per-client model: for
+// behaviour both server models must share.
+#define MODEL_TEST(fn, desc)                                     \
+    static void fn(const std::string& backend);                  \
+    TEST_CASE(desc " (select)", "[select]") { fn("select"); }    \
+    TEST_CASE(desc " (poll)", "[poll]") { fn("poll"); }          \
+    TEST_CASE(desc " (epoll)", "[epoll]") { fn("epoll"); }       \
+    TEST_CASE(desc " (threads)", "[threads]") { fn("threads"); } \
+    static void fn(const std::string& backend)
+
 namespace talk::testing {
 
 using namespace std::chrono_literals;

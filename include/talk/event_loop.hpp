@@ -39,7 +39,7 @@ struct wait_info {
     int timeout_ms = 0;       // the timeout it was given (-1: none)
     std::chrono::microseconds waited{0};
     int error = 0;  // errno when the wait itself failed
-    timer_queue::clock::time_point woke{};  // when the wait returned
+    clock::time_point woke{};  // when the wait returned
 };
 
 template <backend Backend>
@@ -76,7 +76,6 @@ public:
     template <class Handler, class Woke = void (*)(const wait_info&)>
     const wait_info& run_once(Handler&& on_ready, int max_wait_ms = -1,
                               Woke&& on_woke = [](const wait_info&) {}) {
-        using clock = timer_queue::clock;
         auto start = clock::now();
         int timeout = timers_.timeout_ms(start);
         if (max_wait_ms >= 0 && (timeout < 0 || max_wait_ms < timeout)) timeout = max_wait_ms;

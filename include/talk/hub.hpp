@@ -31,14 +31,13 @@
 
 #include "talk/line_buffer.hpp"
 #include "talk/line_framer.hpp"
+#include "talk/clock.hpp"
 #include "talk/command.hpp"
 #include "talk/compose.hpp"
 #include "talk/message.hpp"
 #include "talk/out_queue.hpp"
 
 namespace talk {
-
-using clock = std::chrono::steady_clock;
 
 // Bounds on what one peer can make the server hold or do. Zero turns off the ones
 // marked "0: off".

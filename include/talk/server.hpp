@@ -27,4 +27,7 @@ namespace talk {
 // Runs talkd as configured; returns the process exit status.
 int run_server(const server_options& opt);
 
+// --backend=threads: one blocking thread per client (threads_server.cpp).
+int run_threads_server(const server_options& opt);
+
 }  // namespace talk

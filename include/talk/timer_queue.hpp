@@ -13,11 +13,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "talk/clock.hpp"
+
 namespace talk {
 
 class timer_queue {
 public:
-    using clock = std::chrono::steady_clock;
     using id = std::uint64_t;  // never 0, so 0 can mean "no timer"
 
     id add(clock::time_point when, std::function<void()> fn);
