@@ -161,7 +161,8 @@ bool chat_service::operator_command(const command& cmd) {
         return true;
     }
     if (cmd.is("kick")) {
-        auto [name, reason] = split_word(cmd.args);
+        auto [name, rest] = split_word(cmd.args);
+        std::string_view reason = trim(rest);
         if (name.empty()) {
             hub_.console().add("ERR usage /kick NAME [REASON]");
         } else if (client* t = find(name); !t) {

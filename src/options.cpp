@@ -252,6 +252,9 @@ parse_result parse_talkd_args(int argc, char** argv, server_options& out) {
     if (!have_port) return usage("missing -p PORT");
     if (out.limits.soft_queue > out.limits.max_queue) out.limits.soft_queue = out.limits.max_queue;
     if (out.max_input < 256) return usage("--max-input must be at least 256 bytes");
+    // A command's reply (/who, /help) is capped well below this, so the requester is
+    // never dropped for the answer it asked for.
+    if (out.limits.max_queue < 16 * 1024) return usage("--max-queue must be at least 16K");
     if (out.max_write < 256) return usage("--max-write must be at least 256 bytes");
     return {parse_result::run, {}};
 }

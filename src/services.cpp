@@ -30,7 +30,8 @@ public:
             return true;
         }
         if (cmd.is("kick")) {
-            auto [name, reason] = split_word(cmd.args);
+            auto [name, rest] = split_word(cmd.args);
+        std::string_view reason = trim(rest);
             for (client* c : hub_.clients()) {
                 if (c->closing || c->peer != name) continue;
                 std::string why = reason.empty() ? std::string("by the operator")

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -256,6 +258,8 @@ line_client::line_client(int port, const char* host) {
     int code = 0;
     fd_ = net::connect_tcp(host, std::to_string(port), error, code);
     if (fd_ < 0) fail(error);
+    int one = 1;  // a test sends small lines back to back: no Nagle delay between them
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     name_ = net::local_endpoint(fd_).text;
     in_.reset(fd_);
 }
