@@ -38,7 +38,12 @@ void chat_service::line(client& c, std::string_view text) {
     msg_slice s = compose(hub_.arena(), "From ", m.who, ", ", untrusted{text});
     ++hub_.stats().messages;
     to_room(*m.in, s, &c);
-    console_line(*m.in, "From ", m.who, ", ", text);
+    if (m.in->name == lobby) {  // the console's line is the very same bytes
+        std::string_view shown = s.view();
+        hub_.console().add(shown.substr(0, shown.size() - 1));
+    } else {
+        console_line(*m.in, "From ", m.who, ", ", text);
+    }
 }
 
 void chat_service::left(client& c) {

@@ -46,7 +46,8 @@ void out_queue::consume(std::size_t n) {
         if (n < e.len) {
             e.off += static_cast<std::uint32_t>(n);
             e.len -= static_cast<std::uint32_t>(n);
-            head_started_ = true;
+            // A merged entry holds many lines: only a cut inside one is a started line.
+            head_started_ = e.chunk->data()[e.off - 1] != '\n';
             return;
         }
         n -= e.len;

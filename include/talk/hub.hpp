@@ -109,7 +109,10 @@ struct hub_stats {
 
 class hub {
 public:
-    hub(const limits& lim, line_buffer& console) : limits_(lim), console_(console) {}
+    hub(const limits& lim, line_buffer& console) : limits_(lim), console_(console) {
+        // The hard limit is checked where the soft one is: soft may not exceed it.
+        if (limits_.soft_queue > limits_.max_queue) limits_.soft_queue = limits_.max_queue;
+    }
     hub(const hub&) = delete;
     hub& operator=(const hub&) = delete;
 
