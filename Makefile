@@ -34,7 +34,7 @@ override LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
 CORE_SRCS := timer_queue text message out_queue hub command chat services net signals console \
-             options server threads_server
+             operator options server threads_server
 CORE_OBJS := $(CORE_SRCS:%=$(BUILD)/src/%.o)
 
 UNIT_TESTS := test_timer_queue test_line_framer test_text test_out_queue test_backends test_hub \

@@ -27,6 +27,7 @@
 #include "talk/hub.hpp"
 #include "talk/line_buffer.hpp"
 #include "talk/net.hpp"
+#include "talk/operator.hpp"
 #include "talk/options.hpp"
 #include "talk/services.hpp"
 #include "talk/signals.hpp"
@@ -483,41 +484,15 @@ private:
 
     // A line the operator typed: a console command, or text for every client.
     void operator_input(std::string_view line) {
-        auto cmd = parse_command(line);
-        if (!cmd) {
-            hub_.operator_line(message_text(line));
-        } else if (cmd->is("stats")) {
-            console_stats();
-        } else if (cmd->is("shutdown")) {
-            if (!stopping_) begin_shutdown("/shutdown on the console");
-        } else if (cmd->is("help")) {
-            for (std::string_view l : {
-                     "*** help: TEXT                 send TEXT to every client",
-                     "*** help: //TEXT               send a line that starts with /",
-                     "*** help: /who                 who is connected",
-                     "*** help: /kick NAME [REASON]  disconnect someone (a nick or ip:port)",
-                     "*** help: /stats               counters of this server",
-                     "*** help: /shutdown            shut down gracefully, as SIGTERM does",
-                 })
-                console_.add(l);
-        } else if (!service_->operator_command(*cmd)) {
-            console_.add(sanitize(fmt::format("ERR unknown-command /{} (try /help)", cmd->name)));
+        switch (talk::operator_input(hub_, *service_, line)) {
+            case operator_action::none: break;
+            case operator_action::stats:
+                print_stats(hub_, *service_, {Backend::name, opt_.service, started_, passes_, 0});
+                break;
+            case operator_action::shutdown:
+                if (!stopping_) begin_shutdown("/shutdown on the console");
+                break;
         }
-    }
-
-    void console_stats() {
-        const hub_stats& s = hub_.stats();
-        auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
-        std::string svc = service_->stats();
-        console_.add(fmt::format("*** stats: talkd {}, {} backend, {} service, up {}h{:02}m{:02}s",
-                                 version, Backend::name, opt_.service, up.count() / 3600,
-                                 up.count() / 60 % 60, up.count() % 60));
-        console_.add(fmt::format("*** stats: {} clients{}{}, {} connections since start",
-                                 hub_.clients().size(), svc.empty() ? "" : " in ", svc, s.connections));
-        console_.add(fmt::format("*** stats: in {} lines, {} bytes; out {} messages, {} deliveries, {} bytes",
-                                 s.lines_in, s.bytes_in, s.messages, s.deliveries, s.bytes_out));
-        console_.add(fmt::format("*** stats: {} loop passes; {} bytes in {} message chunks",
-                                 passes_, hub_.arena().bytes(), hub_.arena().chunks()));
     }
 
     void stop_console_input() {

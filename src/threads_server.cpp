@@ -41,6 +41,7 @@
 #include "talk/hub.hpp"
 #include "talk/line_buffer.hpp"
 #include "talk/net.hpp"
+#include "talk/operator.hpp"
 #include "talk/server.hpp"
 #include "talk/services.hpp"
 #include "talk/signals.hpp"
@@ -249,6 +250,7 @@ private:
         std::vector<conn_ptr> ready;
         hub_.settle([&](client& cl) {
             auto& c = static_cast<tconn&>(cl);
+            if (opt_.verbose) log_.add(fmt::format("talkd: closing {} on fd {}: {}", c.peer, c.fd, c.reason));
             std::lock_guard out(c.out_mu);
             c.closed = true;
             if (c.mode != close_mode::flush) c.outbox.clear();
@@ -331,17 +333,15 @@ private:
             std::unique_lock lock(hub_mu_);
             if (stopping_) return;
             hub_.set_now(clock::now());
-            auto cmd = parse_command(line);
-            if (!cmd) {
-                hub_.operator_line(message_text(line));
-            } else if (cmd->is("shutdown")) {
-                stop_requested_ = true;
-                ::raise(SIGTERM);  // the same path as a signal: wakes the accept loop
-            } else if (cmd->is("stats")) {
-                console_.add(fmt::format("*** stats: talkd {}, threads backend, {} clients, {} threads",
-                                         version, hub_.clients().size(), threads_));
-            } else if (!service_->operator_command(*cmd)) {
-                console_.add(sanitize(fmt::format("ERR unknown-command /{} (try /help)", cmd->name)));
+            switch (operator_input(hub_, *service_, line)) {
+                case operator_action::none: break;
+                case operator_action::stats:
+                    print_stats(hub_, *service_, {"threads", opt_.service, started_, 0, threads_});
+                    break;
+                case operator_action::shutdown:
+                    stop_requested_ = true;
+                    ::raise(SIGTERM);  // the same path as a signal: wakes the accept loop
+                    break;
             }
             post(lock);
         }
@@ -409,6 +409,7 @@ private:
     std::mutex hub_mu_;  // the hub, the service, conns_ and the counters below
     std::unordered_map<const client*, conn_ptr> conns_;
     std::size_t threads_ = 0;
+    clock::time_point started_ = clock::now();
     std::uint64_t next_id_ = 1;
     bool stopping_ = false;
     bool stop_requested_ = false;
