@@ -47,7 +47,7 @@ TEST_HELPERS := helpers
 BENCH := $(if $(wildcard src/talkbench.cpp),$(BIN)/talkbench)
 BENCH_SRCS := $(basename $(notdir $(wildcard src/bench_*.cpp)))
 
-.PHONY: all deps test-deps test clean install uninstall
+.PHONY: all deps test-deps test test-tsan clean install uninstall
 all: $(BIN)/talkd $(BIN)/talk $(BENCH)
 
 deps:
@@ -87,6 +87,15 @@ $(BUILD)/test/e2e: $(BUILD)/test/main.o $(E2E_TESTS:%=$(BUILD)/test/%.o) \
 
 test: $(BIN)/talkd $(BIN)/talk $(BUILD)/test/unit $(BUILD)/test/e2e | test-deps
 	@TALKD=$(BIN)/talkd TALK=$(BIN)/talk BUILD=$(BUILD) SANITIZE=$(SANITIZE) ./test/run
+
+# ThreadSanitizer over what has threads: the talk client and the threads model.
+# The test driver stays a plain build; the programs under test are built with TSan.
+TSAN := build/san-thread
+test-tsan: $(BUILD)/test/e2e | test-deps
+	$(MAKE) SANITIZE=thread $(TSAN)/talkd $(TSAN)/talk
+	@TALKD=$(TSAN)/talkd TALK=$(TSAN)/talk BUILD=$(BUILD) \
+	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1" \
+	  E2E_ONLY='[threads],*talk*' ./test/run
 
 # ---- install ----
 

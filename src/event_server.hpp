@@ -332,12 +332,11 @@ private:
         if (!c.out.empty()) {
             iovec iov[max_iov];
             int n = c.out.gather(iov, max_iov, opt_.max_write);
+            std::size_t offered = 0;
+            for (int i = 0; i < n; ++i) offered += iov[i].iov_len;
             net::io_result r = net::send_some(c.fd, iov, n);
             trace_io("write", c, r);
-            if (r.status == net::io::done) {
-                c.out.consume(r.n);
-                hub_.wrote(c, r.n);
-            } else if (r.status == net::io::error) {
+            if (r.status == net::io::error) {
                 if (c.state == connection::phase::open) {
                     hub_.close(c, close_mode::abort, std::strerror(r.err));
                 } else {
@@ -345,6 +344,11 @@ private:
                 }
                 return;
             }
+            if (r.status == net::io::done) {
+                c.out.consume(r.n);
+                hub_.wrote(c, r.n);
+            }
+            if (r.n < offered && c.state == connection::phase::open) hub_.backlogged(c);
         }
         if (c.state == connection::phase::flushing && c.out.empty()) {
             if (c.read_eof) {

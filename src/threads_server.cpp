@@ -272,7 +272,8 @@ private:
                 c.out.consume(n);
                 hub_.wrote(c, n);
             }
-            if (c.outbox.size() > opt_.limits.max_queue && !c.closing) {
+            // Only output piling up behind a write in progress means a slow reader.
+            if (c.writing && c.outbox.size() > opt_.limits.max_queue && !c.closing) {
                 c.outbox.clear();
                 hub_.close(c, close_mode::abort,
                            fmt::format("output over {} bytes: not reading", opt_.limits.max_queue));

@@ -149,6 +149,13 @@ public:
         stats_.bytes_out += n;
         if (c.out.bytes() <= limits_.soft_queue) c.over_soft = {};
     }
+    // c's socket did not take all it was offered: c is behind. Past the hard limit,
+    // or past the soft one for too long, it is dropped. Judged here, after a write,
+    // and not when messages are queued: a burst queued in one pass is no sign of a
+    // slow reader until the socket has refused some of it.
+    void backlogged(client& c) {
+        if (c.out.bytes() > limits_.soft_queue) queue_pressure(c);
+    }
     // c sent its last byte (EOF): an unterminated last line counts, then c closes
     // once its output is written.
     void feed_eof(client& c);
@@ -173,8 +180,9 @@ public:
 
     // ---- for services ----
 
-    // Queues m for c (nothing if c is closing). A client whose queue passes
-    // limits().max_queue is dropped: it stopped reading while others talk.
+    // Queues m for c (nothing if c is closing). Memory is watched here: past the
+    // budget for all queues, the longest queue is dropped (see backlogged() for the
+    // limits of one queue).
     void send(client& c, const msg_slice& m) {
         if (c.closing) return;
         c.out.push(m);
@@ -183,8 +191,6 @@ public:
             c.pending = true;
             pending_.push_back(&c);
         }
-        if (c.out.bytes() > limits_.soft_queue) [[unlikely]]
-            queue_pressure(c);
         if (arena_.bytes() > limits_.max_total_queue) [[unlikely]]
             over_budget();
     }
