@@ -47,7 +47,7 @@ TEST_HELPERS := helpers
 BENCH := $(if $(wildcard src/talkbench.cpp),$(BIN)/talkbench)
 BENCH_SRCS := $(basename $(notdir $(wildcard src/bench_*.cpp)))
 
-.PHONY: all deps test-deps test test-tsan clean install uninstall
+.PHONY: all deps test-deps test test-tsan soak clean install uninstall
 all: $(BIN)/talkd $(BIN)/talk $(BENCH)
 
 deps:
@@ -96,6 +96,17 @@ test-tsan: $(BUILD)/test/e2e | test-deps
 	@TALKD=$(TSAN)/talkd TALK=$(TSAN)/talk BUILD=$(BUILD) \
 	  TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1" \
 	  E2E_ONLY='[threads],*talk*' ./test/run
+
+# The soak: SOAK_SECONDS (default 600) of churn, floods and slow readers against one
+# talkd (SOAK_BACKEND, default epoll); flat RSS and descriptors at the end.
+SOAK_SECONDS ?= 600
+$(BUILD)/test/soak: $(BUILD)/test/main.o $(BUILD)/test/test_soak.o $(BUILD)/test/helpers.o $(BUILD)/src/net.o
+	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+soak: $(BIN)/talkd $(BUILD)/test/soak
+	@TALKD=$(BIN)/talkd SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/test/soak "[.soak]" -s --durations yes \
+	  | tee $(BUILD)/soak.log | grep -v '^tally: '
+	@awk '/^tally: /{print $$2 " passed, " $$3 " failed"; exit ($$3 != 0)}' $(BUILD)/soak.log
 
 # ---- install ----
 
