@@ -40,7 +40,8 @@ CORE_OBJS := $(CORE_SRCS:%=$(BUILD)/src/%.o)
 UNIT_TESTS := test_timer_queue test_line_framer test_text test_out_queue test_backends test_hub \
               test_options
 # End-to-end suites: each test/NAME.cpp that exists is linked into build/test/e2e.
-E2E_TESTS  := $(basename $(notdir $(wildcard test/test_e2e.cpp test/test_chat.cpp test/test_scenarios.cpp)))
+E2E_TESTS  := $(basename $(notdir $(wildcard test/test_e2e.cpp test/test_chat.cpp test/test_scenarios.cpp \
+                                              test/test_bench.cpp)))
 TEST_HELPERS := helpers
 
 # talkbench, the load generator (issue: benchmarks), once its source exists.
@@ -71,6 +72,9 @@ $(BIN)/talkbench: $(BUILD)/src/talkbench.o $(BENCH_SRCS:%=$(BUILD)/src/%.o) $(BU
 
 # ---- tests ----
 
+# Fuzzing (make fuzz) lives in its own fragment; make test replays its corpora.
+-include test/fuzz/fuzz.mk
+
 $(BUILD)/test/%.o: test/%.cpp | test-deps
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
@@ -85,8 +89,9 @@ $(BUILD)/test/e2e: $(BUILD)/test/main.o $(E2E_TESTS:%=$(BUILD)/test/%.o) \
                    $(TEST_HELPERS:%=$(BUILD)/test/%.o) $(BUILD)/src/net.o
 	$(CXX) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-test: $(BIN)/talkd $(BIN)/talk $(BUILD)/test/unit $(BUILD)/test/e2e | test-deps
-	@TALKD=$(BIN)/talkd TALK=$(BIN)/talk BUILD=$(BUILD) SANITIZE=$(SANITIZE) ./test/run
+test: all $(BUILD)/test/unit $(BUILD)/test/e2e $(FUZZ_REPLAYS) | test-deps
+	@TALKD=$(BIN)/talkd TALK=$(BIN)/talk TALKBENCH=$(BIN)/talkbench BUILD=$(BUILD) SANITIZE=$(SANITIZE) \
+	  ./test/run
 
 # ThreadSanitizer over what has threads: the talk client and the threads model.
 # The test driver stays a plain build; the programs under test are built with TSan.
@@ -113,18 +118,16 @@ soak: $(BIN)/talkd $(BUILD)/test/soak
 install: all
 	@case "$(PREFIX)" in /usr|/usr/) echo "refusing PREFIX=/usr: Debian's talk and talkd live there" >&2; exit 1;; esac
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
-	install -m 755 talkd talk $(DESTDIR)$(BINDIR)/
-	install -m 644 man/talkd.1 man/talk.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 755 talkd talk talkbench $(DESTDIR)$(BINDIR)/
+	install -m 644 man/talkd.1 man/talk.1 man/talkbench.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/talk.7 $(DESTDIR)$(MANDIR)/man7/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/talkd $(DESTDIR)$(BINDIR)/talk
-	rm -f $(DESTDIR)$(MANDIR)/man1/talkd.1 $(DESTDIR)$(MANDIR)/man1/talk.1 $(DESTDIR)$(MANDIR)/man7/talk.7
+	rm -f $(DESTDIR)$(BINDIR)/talkd $(DESTDIR)$(BINDIR)/talk $(DESTDIR)$(BINDIR)/talkbench
+	rm -f $(DESTDIR)$(MANDIR)/man1/talkd.1 $(DESTDIR)$(MANDIR)/man1/talk.1 \
+	      $(DESTDIR)$(MANDIR)/man1/talkbench.1 $(DESTDIR)$(MANDIR)/man7/talk.7
 
 clean:
 	rm -rf build talkd talk talkbench
-
-# Fuzzing (make fuzz) lives in its own fragment.
--include test/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -139,7 +139,9 @@ void chat_service::rooms(client& c) {
 void chat_service::quit(client& c, member&, std::string_view args) {
     args = trim(args);
     hub_.reply(c, "*** goodbye");
-    hub_.close(c, close_mode::flush, args.empty() ? std::string("quit") : fmt::format("quit: {}", args));
+    // The reason is the client's text: made safe here, since the console and the
+    // trace print it too.
+    hub_.close(c, close_mode::flush, args.empty() ? std::string("quit") : "quit: " + sanitize(args));
 }
 
 void chat_service::help(client& c) {

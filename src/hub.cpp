@@ -194,22 +194,33 @@ void hub::queue_pressure(client& c) {
           "ERR too-slow you stopped reading and your messages piled up; disconnected");
 }
 
-// All queues together hold more than the budget: the client furthest behind goes
-// first (it holds the oldest messages). Again while evictions free memory, but
-// otherwise only once per chunk of growth, so a budget that stays exceeded does not
-// cost a scan of every client per message.
+// All queues together hold more than the budget. Messages are shared, so memory is
+// pinned by the oldest message a queue still holds, not by how long the queue is:
+// the client holding the oldest chunk, the one furthest behind, goes first (a long
+// queue of fresh messages, such as a busy reader's within one pass, pins nothing
+// that others do not). Again while evictions free memory, but otherwise only once
+// per chunk of growth, so a budget that stays exceeded does not cost a scan of
+// every client per message.
 void hub::over_budget() {
     std::size_t held = arena_.bytes();
     if (held >= evicted_at_ && held < evicted_at_ + message_arena::default_chunk) return;
+    evicted_at_ = held;
     client* worst = nullptr;
-    for (client* c : clients_)
-        if (!c->closing && (!worst || c->out.bytes() > worst->out.bytes())) worst = c;
-    evicted_at_ = arena_.bytes();
-    if (!worst || worst->out.empty()) return;
+    for (client* c : clients_) {
+        if (c->closing || c->out.empty()) continue;
+        if (!worst) {
+            worst = c;
+            continue;
+        }
+        auto s = c->out.oldest_chunk()->serial, w = worst->out.oldest_chunk()->serial;
+        if (s < w || (s == w && c->out.bytes() > worst->out.bytes())) worst = c;
+    }
+    if (!worst) return;
     close(*worst, close_mode::drop,
-          fmt::format("all output queues over {} bytes, and this one the longest",
+          fmt::format("all output queues over {} bytes, and this one holds the oldest",
                       limits_.max_total_queue),
-          "ERR too-slow the server is short of memory and your queue was the longest; disconnected");
+          "ERR too-slow the server is short of memory and your queue was the furthest behind; "
+          "disconnected");
 }
 
 void hub::forget(client& c) {

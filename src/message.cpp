@@ -26,6 +26,7 @@ msg_chunk* message_arena::allocate(std::size_t cap) {
     c->refs = 1;  // the arena's reference as current chunk
     c->size = 0;
     c->cap = static_cast<std::uint32_t>(cap);
+    c->serial = ++serial_;
     c->arena = this;
     bytes_ += sizeof(msg_chunk) + cap;
     ++chunks_;

@@ -31,8 +31,9 @@ class message_arena;
 
 struct msg_chunk {
     std::uint32_t refs;
-    std::uint32_t size;  // bytes used
-    std::uint32_t cap;   // bytes of storage after the header
+    std::uint32_t size;    // bytes used
+    std::uint32_t cap;     // bytes of storage after the header
+    std::uint64_t serial;  // allocation order: a lower serial holds older messages
     message_arena* arena;
     char* data() { return reinterpret_cast<char*>(this + 1); }
 };
@@ -80,6 +81,7 @@ private:
     std::size_t bytes_ = 0;
     std::size_t chunks_ = 0;
     std::size_t reserved_ = 0;
+    std::uint64_t serial_ = 0;
 };
 
 inline void ref(msg_chunk* c) { ++c->refs; }

@@ -44,6 +44,8 @@ public:
 
     std::size_t bytes() const { return bytes_; }
     bool empty() const { return count_ == 0; }
+    // The chunk the oldest queued message is in (queues fill in time order), or null.
+    const msg_chunk* oldest_chunk() const { return count_ ? ring_[head_].chunk : nullptr; }
     std::size_t entries() const { return count_; }
 
     // Describes up to max_iov entries, at most max_bytes in all, from the front.
