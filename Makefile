@@ -51,7 +51,7 @@ TEST_HELPERS := helpers
 BENCH := $(if $(wildcard src/talkbench.cpp),$(BIN)/talkbench)
 BENCH_SRCS := $(basename $(notdir $(wildcard src/bench_*.cpp)))
 
-.PHONY: all deps test-deps test test-tsan soak clean install uninstall
+.PHONY: all deps test-deps test test-tsan soak bench clean install uninstall
 all: $(BIN)/talkd $(BIN)/talk $(BENCH)
 
 deps:
@@ -112,6 +112,12 @@ soak: $(BIN)/talkd $(BUILD)/test/soak
 	@TALKD=$(BIN)/talkd SOAK_SECONDS=$(SOAK_SECONDS) $(BUILD)/test/soak "[.soak]" -s --durations yes \
 	  | tee $(BUILD)/soak.log | grep -v '^tally: '
 	@awk '/^tally: /{print $$2 " passed, " $$3 " failed"; exit ($$3 != 0)}' $(BUILD)/soak.log
+
+# The benchmark matrix: the models side by side, Redis pub/sub when installed.
+# scripts/bench writes results/<date>/ (CSV, markdown table, plots); see README.
+bench: all
+	@./build-aux/deps gnuplot-nox
+	./scripts/bench $(BENCH_ARGS)
 
 # ---- install ----
 
