@@ -80,6 +80,8 @@ bool hub::resume(client& c) {
     if (!c.throttled) return true;
     if (c.closing) return true;
     c.throttled = false;
+    c.last_input = now_;  // reading it again counts as hearing from it
+    if (c.line_started != clock::time_point{}) c.line_started = now_;
     std::string held;
     held.swap(c.held);
     frame(c, held);
@@ -96,7 +98,9 @@ clock::duration hub::throttle_delay(const client& c) const {
 
 clock::time_point hub::check_deadlines(client& c) {
     auto next = clock::time_point::max();
-    if (c.closing) return next;
+    // A throttled client's input waits on us, not on it: its clocks stop until
+    // resume() (which starts them again from now).
+    if (c.closing || c.throttled) return next;
     if (limits_.line_timeout.count() > 0 && c.line_started != clock::time_point{}) {
         auto due = c.line_started + limits_.line_timeout;
         if (now_ >= due) {

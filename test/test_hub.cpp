@@ -587,3 +587,28 @@ TEST_CASE("hub: operator lines go to the service", "[hub]") {
     f.h.operator_line("shutdown soon");
     CHECK(f.svc.operator_lines_ == lines_t{"shutdown soon"});
 }
+
+TEST_CASE("hub: a throttled client's deadlines wait while its input waits on us", "[hub][flood]") {
+    limits lim;
+    lim.flood_rate = 1;
+    lim.flood_burst = 1;
+    lim.line_timeout = std::chrono::seconds(1);
+    lim.idle_timeout = std::chrono::seconds(2);
+    chat_fixture f(lim);
+    auto t = talk::clock::now();
+    f.h.set_now(t);
+    client& a = f.join(40001);
+    f.h.feed(a, "one\ntwo\nthree, unfinished");
+    REQUIRE(a.throttled);  // "two" waits for a token, with all after it
+
+    f.h.set_now(t + std::chrono::seconds(10));  // far past both deadlines
+    CHECK(f.h.check_deadlines(a) == talk::clock::time_point::max());
+    CHECK_FALSE(a.closing);
+
+    CHECK(f.h.resume(a));  // the bucket refilled: "two" runs, "three, ..." stays unfinished
+    CHECK_FALSE(a.closing);
+    // Reading again counts as hearing from it: the deadlines start from now.
+    CHECK(a.line_started == f.h.now());
+    CHECK(f.h.check_deadlines(a) == f.h.now() + std::chrono::seconds(1));
+    CHECK_FALSE(a.closing);
+}
