@@ -73,9 +73,8 @@ private:
     std::uint64_t expected_ = 0;
     std::uint32_t finished_ = 0;           // active connections with all answers
 
-    std::uint64_t t_begin_ = 0, t_first_send_ = 0, t_last_ = 0;
-    double cpu0_ = 0;
-    std::optional<double> server_cpu0_;
+    run_span span_{rep_, opt_.server_pid};
+    std::uint64_t t_last_ = 0;
 };
 
 int echo_run::run() {
@@ -85,8 +84,9 @@ int echo_run::run() {
     for (std::uint32_t i = 0; i < active_count_; ++i) actives_.push_back(&pool_.add(active, i));
     request_.resize(frame_.overhead() + opt_.size);
 
-    t_begin_ = now_ns();
-    const std::uint64_t deadline = t_begin_ + static_cast<std::uint64_t>(opt_.timeout_s * 1e9);
+    const std::uint64_t t_begin = now_ns();
+    span_.begin(t_begin);
+    const std::uint64_t deadline = t_begin + static_cast<std::uint64_t>(opt_.timeout_s * 1e9);
     bool timed_out = false;
     while (stage_ != stage::done) {
         if (stage_ == stage::connecting && !pool_.open_more(fatal_)) fatal_status_ = EX_UNAVAILABLE;
@@ -105,11 +105,8 @@ int echo_run::run() {
         if (fatal_status_) break;
         if (stage_ == stage::connecting && pool_.all_ready()) {
             stage_ = stage::running;
-            t_first_send_ = now_ns();
-            rep_.setup_s = static_cast<double>(t_first_send_ - t_begin_) / 1e9;
-            cpu0_ = self_cpu_seconds();
-            if (opt_.server_pid) server_cpu0_ = process_cpu_seconds(opt_.server_pid);
-            for (conn* c : actives_) send_request(*c, t_first_send_);
+            span_.start(now_ns());
+            for (conn* c : actives_) send_request(*c, span_.first_send());
         }
         if (stage_ == stage::running &&
             (finished_ == active_count_ || rep_.disconnects > 0 || rep_.errors > 0))
@@ -274,18 +271,7 @@ void echo_run::finish(bool timed_out) {
     rep_.deliveries = done_;
     rep_.lost = expected_ - done_;
     rep_.timed_out = timed_out;
-    if (t_first_send_ == 0) {
-        rep_.setup_s = static_cast<double>(now - t_begin_) / 1e9;
-        return;
-    }
-    std::uint64_t end = finished_ == active_count_ ? t_last_ : now;
-    rep_.seconds = static_cast<double>(end - t_first_send_) / 1e9;
-    rep_.gen_cpu_s = self_cpu_seconds() - cpu0_;
-    if (opt_.server_pid) {
-        auto cpu = process_cpu_seconds(opt_.server_pid);
-        if (cpu && server_cpu0_) rep_.server_cpu_s = *cpu - *server_cpu0_;
-        rep_.server_rss_kb = process_rss_kb(opt_.server_pid);
-    }
+    span_.finish(now, finished_ == active_count_ ? t_last_ : now);
 }
 
 }  // namespace

@@ -134,9 +134,8 @@ private:
     std::uint32_t probed_count_ = 0;
     std::uint64_t unique_ = 0, replies_ = 0;
 
-    std::uint64_t t_begin_ = 0, t_first_send_ = 0, t_last_delivery_ = 0;
-    double cpu0_ = 0;
-    std::optional<double> server_cpu0_;
+    run_span span_{rep_, opt_.server_pid};
+    std::uint64_t t_last_delivery_ = 0;
 };
 
 int fanout::run() {
@@ -154,8 +153,9 @@ int fanout::run() {
     for (std::uint32_t i = 0; i < n_; ++i) pool_.add(receiver, i);
     for (std::uint32_t i = 0; i < p_; ++i) senders_.push_back(&pool_.add(sender, i));
 
-    t_begin_ = now_ns();
-    const std::uint64_t deadline = t_begin_ + static_cast<std::uint64_t>(opt_.timeout_s * 1e9);
+    const std::uint64_t t_begin = now_ns();
+    span_.begin(t_begin);
+    const std::uint64_t deadline = t_begin + static_cast<std::uint64_t>(opt_.timeout_s * 1e9);
     bool timed_out = false;
     while (stage_ != stage::done) {
         if (stage_ == stage::connecting && !pool_.open_more(fatal_)) fatal_status_ = EX_UNAVAILABLE;
@@ -427,10 +427,7 @@ void fanout::start_probe() {
 
 void fanout::start_run() {
     stage_ = stage::running;
-    t_first_send_ = now_ns();
-    rep_.setup_s = static_cast<double>(t_first_send_ - t_begin_) / 1e9;
-    cpu0_ = self_cpu_seconds();
-    if (opt_.server_pid) server_cpu0_ = process_cpu_seconds(opt_.server_pid);
+    span_.start(now_ns());
     if (opt_.rate > 0) {
         tick();
         return;
@@ -440,7 +437,7 @@ void fanout::start_run() {
 
 void fanout::tick() {
     if (stage_ != stage::running) return;
-    double elapsed = static_cast<double>(now_ns() - t_first_send_) / 1e9;
+    double elapsed = static_cast<double>(now_ns() - span_.first_send()) / 1e9;
     // The message scheduled at elapsed time t is number floor(t * rate): the first
     // goes at once.
     rate_due_ = static_cast<std::uint32_t>(std::min<double>(m_, elapsed * opt_.rate + 1));
@@ -508,18 +505,7 @@ void fanout::finish(bool timed_out) {
     rep_.deliveries = unique_;
     rep_.lost = expected_ - unique_;
     rep_.timed_out = timed_out;
-    if (t_first_send_ == 0) {  // never got past setup
-        rep_.setup_s = static_cast<double>(now - t_begin_) / 1e9;
-        return;
-    }
-    std::uint64_t end = unique_ == expected_ ? t_last_delivery_ : now;
-    rep_.seconds = static_cast<double>(end - t_first_send_) / 1e9;
-    rep_.gen_cpu_s = self_cpu_seconds() - cpu0_;
-    if (opt_.server_pid) {
-        auto cpu = process_cpu_seconds(opt_.server_pid);
-        if (cpu && server_cpu0_) rep_.server_cpu_s = *cpu - *server_cpu0_;
-        rep_.server_rss_kb = process_rss_kb(opt_.server_pid);
-    }
+    span_.finish(now, unique_ == expected_ ? t_last_delivery_ : now);
 }
 
 }  // namespace

@@ -199,4 +199,25 @@ std::optional<long> process_rss_kb(pid_t pid) {
     return std::nullopt;
 }
 
+void run_span::start(std::uint64_t now_ns) {
+    first_send_ = now_ns;
+    rep_.setup_s = static_cast<double>(first_send_ - begin_) / 1e9;
+    cpu0_ = self_cpu_seconds();
+    if (server_) server_cpu0_ = process_cpu_seconds(server_);
+}
+
+void run_span::finish(std::uint64_t now_ns, std::uint64_t end_ns) const {
+    if (!started()) {  // never got past setup
+        rep_.setup_s = static_cast<double>(now_ns - begin_) / 1e9;
+        return;
+    }
+    rep_.seconds = static_cast<double>(end_ns - first_send_) / 1e9;
+    rep_.gen_cpu_s = self_cpu_seconds() - cpu0_;
+    if (server_) {
+        auto cpu = process_cpu_seconds(server_);
+        if (cpu && server_cpu0_) rep_.server_cpu_s = *cpu - *server_cpu0_;
+        rep_.server_rss_kb = process_rss_kb(server_);
+    }
+}
+
 }  // namespace talk::bench

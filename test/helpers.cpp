@@ -166,11 +166,16 @@ child_process::~child_process() {
     ::close(err_fd_);
 }
 
-void child_process::type(std::string_view line) {
-    std::string s(line);
-    s.push_back('\n');
-    ::signal(SIGPIPE, SIG_IGN);
-    if (::write(in_, s.data(), s.size()) != static_cast<ssize_t>(s.size())) fail("type");
+void child_process::type(std::string_view line) { send(std::string(line) + "\n"); }
+
+void child_process::send(std::string_view bytes) {
+    ::signal(SIGPIPE, SIG_IGN);  // a child that exits early must not take the test with it
+    while (!bytes.empty()) {
+        ssize_t n = ::write(in_, bytes.data(), bytes.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return;  // it stopped reading: what it got is what it got
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
 }
 
 void child_process::close_stdin() {
@@ -289,54 +294,23 @@ void line_client::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 // ---- run_program ----
 
 run_result run_program(const std::vector<std::string>& argv, std::string_view input, duration timeout) {
-    int inp[2], outp[2], errp[2];
-    if (::pipe2(inp, O_CLOEXEC) || ::pipe2(outp, O_CLOEXEC) || ::pipe2(errp, O_CLOEXEC))
-        fail("pipe");
-    pid_t pid = ::fork();
-    if (pid < 0) fail("fork");
-    if (pid == 0) {
-        ::dup2(inp[0], 0);
-        ::dup2(outp[1], 1);
-        ::dup2(errp[1], 2);
-        std::vector<char*> cargv;
-        for (auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-        cargv.push_back(nullptr);
-        ::execv(cargv[0], cargv.data());
-        ::_exit(127);
-    }
-    ::close(inp[0]);
-    ::close(outp[1]);
-    ::close(errp[1]);
-    ::signal(SIGPIPE, SIG_IGN);
-    if (!input.empty()) (void)!::write(inp[1], input.data(), input.size());
-    ::close(inp[1]);
-
-    run_result r;
-    line_reader out(outp[0]), err(errp[0]);
     auto deadline = clock::now() + timeout;
-    while ((!out.at_eof() || !err.at_eof()) && ms_left(deadline) > 0) {
-        pollfd p[2] = {{out.at_eof() ? -1 : outp[0], POLLIN, 0}, {err.at_eof() ? -1 : errp[0], POLLIN, 0}};
-        ::poll(p, 2, ms_left(deadline));
-        if (p[0].revents) r.out += out.drain(0ms);
-        if (p[1].revents) r.err += err.drain(0ms);
+    child_process p(argv);
+    p.send(input);
+    p.close_stdin();
+    run_result r;
+    // Both pipes at once: a child that fills stderr while we wait on stdout would
+    // otherwise never finish.
+    while ((!p.out().at_eof() || !p.err().at_eof()) && ms_left(deadline) > 0) {
+        pollfd fds[2] = {{p.out().at_eof() ? -1 : p.out().fd(), POLLIN, 0},
+                         {p.err().at_eof() ? -1 : p.err().fd(), POLLIN, 0}};
+        ::poll(fds, 2, ms_left(deadline));
+        if (fds[0].revents) r.out += p.out().drain(0ms);
+        if (fds[1].revents) r.err += p.err().drain(0ms);
     }
-    int status = 0;
-    bool exited = false;
-    // The pipes closed, so the exit is a moment away; wait for it on a pidfd.
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd >= 0) {
-        pollfd p{pidfd, POLLIN, 0};
-        ::poll(&p, 1, ms_left(deadline));
-        ::close(pidfd);
-    }
-    exited = ::waitpid(pid, &status, WNOHANG) == pid;
-    if (!exited) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-    }
-    r.status = !exited ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    ::close(outp[0]);
-    ::close(errp[0]);
+    auto status = p.wait(duration(ms_left(deadline)));  // its pipes closed: the exit is a moment away
+    if (!status) return r;  // status -1; the child is killed when p goes
+    r.status = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
     return r;
 }
 

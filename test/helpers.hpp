@@ -65,6 +65,7 @@ public:
     line_reader() = default;
     explicit line_reader(int fd) : fd_(fd) {}
     void reset(int fd) { fd_ = fd; }
+    int fd() const { return fd_; }
     // The next line without its LF, or nullopt on timeout or end of input.
     std::optional<std::string> line(duration timeout = default_timeout);
     // Reads lines until one satisfies pred (returned), or nullopt.
@@ -98,8 +99,9 @@ public:
     pid_t pid() const { return pid_; }
     line_reader& out() { return out_; }
     line_reader& err() { return err_; }
-    // Writes a line to its stdin; closes its stdin.
+    // Writes a line (or raw bytes) to its stdin; closes its stdin.
     void type(std::string_view line);
+    void send(std::string_view bytes);
     void close_stdin();
     void signal(int sig);
     // Waits for the process to end; the wait status (as waitpid) or nullopt.

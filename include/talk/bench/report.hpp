@@ -54,6 +54,27 @@ struct report {
     }
 };
 
+// The span a run measures: setup from begin() to start(), then the run from the
+// first send to the last delivery, with the CPU both sides spent in it.
+class run_span {
+public:
+    run_span(report& r, pid_t server) : rep_(r), server_(server) {}
+    void begin(std::uint64_t now_ns) { begin_ = now_ns; }
+    // Setup is over: the first send is now, and the CPU counters start.
+    void start(std::uint64_t now_ns);
+    bool started() const { return first_send_ != 0; }
+    std::uint64_t first_send() const { return first_send_; }
+    // Fills the timing, CPU and memory fields; `end` is the last delivery (or now).
+    void finish(std::uint64_t now_ns, std::uint64_t end_ns) const;
+
+private:
+    report& rep_;
+    pid_t server_;
+    std::uint64_t begin_ = 0, first_send_ = 0;
+    double cpu0_ = 0;
+    std::optional<double> server_cpu0_;
+};
+
 void print_table(std::FILE* f, const report& r);
 void print_csv(std::FILE* f, const report& r);
 void print_json(std::FILE* f, const report& r);
