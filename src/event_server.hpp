@@ -280,6 +280,11 @@ private:
                   net::describe(reinterpret_cast<const sockaddr*>(&peer)).text);
             return;
         }
+        if (int err = loop_.watch(fd, io_read)) {  // ENOMEM from epoll_ctl, say
+            net::refuse(fd, "ERR server-full try again later");
+            log_.add(fmt::format("talkd: cannot watch a new connection: {}", std::strerror(err)));
+            return;
+        }
         auto* c = new connection(next_id_++, opt_.limits.max_line);
         c->fd = fd;
         net::endpoint p = net::describe(reinterpret_cast<const sockaddr*>(&peer));
@@ -290,7 +295,6 @@ private:
         if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(fd + 1, nullptr);
         conns_[fd] = c;
         ++live_;
-        loop_.watch(fd, io_read);
         trace(1, "talkd: accepted {} on fd {} ({} clients)", c->peer, fd, hub_.clients().size() + 1);
         hub_.open(*c);
         arm_deadline(*c);
