@@ -285,6 +285,7 @@ private:
             log_.add(fmt::format("talkd: cannot watch a new connection: {}", std::strerror(err)));
             return;
         }
+        net::set_nodelay(fd);
         auto* c = new connection(next_id_++, opt_.limits.max_line);
         c->fd = fd;
         net::endpoint p = net::describe(reinterpret_cast<const sockaddr*>(&peer));

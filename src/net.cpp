@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -210,6 +211,11 @@ bool set_nonblocking(int fd, bool on) {
     if (fl < 0) return false;
     int want = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
     return want == fl || ::fcntl(fd, F_SETFL, want) == 0;
+}
+
+void set_nodelay(int fd) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 void refuse(int fd, std::string_view line) {

@@ -13,7 +13,8 @@
 // goes to a per-connection outbox; the first thread to find the outbox idle writes
 // it, and threads arriving meanwhile only append (a combining writer), so bytes stay
 // in order and a slow reader stalls one sender's thread at most until its send
-// timeout, never the lock.
+// timeout, never the lock. Each line is handled as it is read: one send per
+// recipient per message, where the event loop writes each recipient once per pass.
 #include <poll.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -134,6 +135,7 @@ private:
                 continue;
             }
             net::set_nonblocking(fd, false);  // this model blocks, on purpose
+        net::set_nodelay(fd);
             start_client(fd, peer);
         }
     }
@@ -206,14 +208,28 @@ private:
             hub_.set_now(clock::now());
             if (n > 0) {
                 hub_.stats().bytes_in += static_cast<std::size_t>(n);
-                hub_.feed(*c, {buf.data(), static_cast<std::size_t>(n)});
-                while (c->throttled && !c->closing) {  // flood control: this thread just waits
-                    auto delay = hub_.throttle_delay(*c);
-                    post(lock);
-                    std::this_thread::sleep_for(delay);
-                    lock.lock();
-                    hub_.set_now(clock::now());
-                    hub_.resume(*c);
+                // As the lecture's server does: each line is handled when it is read,
+                // its message sent to every recipient before the next line is looked
+                // at. (The event loop instead gathers a whole pass of messages and
+                // writes each recipient once; that batching is its own advantage.)
+                std::string_view rest(buf.data(), static_cast<std::size_t>(n));
+                while (!rest.empty() && !c->closing) {
+                    std::size_t lf = rest.find('\n');
+                    std::size_t take = lf == std::string_view::npos ? rest.size() : lf + 1;
+                    hub_.feed(*c, rest.substr(0, take));
+                    rest.remove_prefix(take);
+                    while (c->throttled && !c->closing) {  // flood control: this thread just waits
+                        auto delay = hub_.throttle_delay(*c);
+                        post(lock);
+                        std::this_thread::sleep_for(delay);
+                        lock.lock();
+                        hub_.set_now(clock::now());
+                        hub_.resume(*c);
+                    }
+                    if (lf != std::string_view::npos && !rest.empty()) {
+                        post(lock);
+                        lock.lock();
+                    }
                 }
                 hub_.check_deadlines(*c);
             } else if (n == 0) {

@@ -55,6 +55,11 @@ int connect_tcp(std::string_view host, std::string_view port, std::string& error
 
 bool set_nonblocking(int fd, bool on);
 
+// TCP_NODELAY: the server already gathers a pass's output into one write, so
+// Nagle's algorithm could only hold a small write back until the peer's delayed
+// ACK (tens of milliseconds).
+void set_nodelay(int fd);
+
 // Sends one line and closes the connection cleanly: for connections turned away at
 // accept (server full, descriptor too large for select), which have not been read.
 void refuse(int fd, std::string_view line);
