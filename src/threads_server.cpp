@@ -58,11 +58,13 @@ using namespace std::chrono_literals;
 constexpr std::size_t thread_stack = 256u << 10;  // a client thread needs little
 constexpr auto send_timeout = 10s;                // a reader stuck this long is dropped
 constexpr auto shutdown_grace = 1s;
+constexpr auto linger_time = 5s;                  // a closing client's time to take its output
 
 struct tconn : client {
     using client::client;
     int fd = -1;
     std::mutex out_mu;     // guards everything below
+    std::condition_variable idle;  // signalled when a writer finishes
     std::string outbox;    // taken from the hub's queue, not yet written
     bool writing = false;  // a thread is writing the outbox right now
     bool closed = false;   // the hub settled it: write what is left, then shut down
@@ -242,15 +244,16 @@ private:
             post(lock);
             if (n == 0) break;
         }
-        // Let the last output go out (a writer may be at it), then close.
-        auto deadline = clock::now() + 5s;
-        for (;;) {
+        // Let the last output go out (a writer may be at it) for a while; then shut
+        // the socket, so that a writer still blocked in send() returns at once, and
+        // close only once no writer holds the descriptor: closed earlier, its number
+        // could be reused by the next connection under that writer's feet.
+        {
             std::unique_lock out(c->out_mu);
-            if ((!c->writing && c->outbox.empty()) || c->broken || clock::now() > deadline) break;
-            out.unlock();
-            std::this_thread::sleep_for(10ms);
+            c->idle.wait_for(out, linger_time, [&] { return (!c->writing && c->outbox.empty()) || c->broken; });
+            ::shutdown(c->fd, SHUT_RDWR);
+            c->idle.wait(out, [&] { return !c->writing; });
         }
-        ::shutdown(c->fd, SHUT_RDWR);
         ::close(c->fd);
         std::lock_guard lock(hub_mu_);
         conns_.erase(c.get());
@@ -261,10 +264,19 @@ private:
     // ---- after every hub call ----
 
     // Settles close requests and moves the output the hub queued into the outboxes,
-    // all under the lock; then unlocks and writes outside it.
+    // under the lock; then unlocks and writes outside it.
     void post(std::unique_lock<std::mutex>& lock) {
+        std::vector<conn_ptr> ready = collect();
+        lock.unlock();
+        flush(std::move(ready));
+    }
+
+    // Under the lock. Settles before and after taking the output, as the event loop's
+    // pass does, so that no close request is left for a later caller: a client's
+    // thread that sees its client closing may then exit at once.
+    std::vector<conn_ptr> collect() {
         std::vector<conn_ptr> ready;
-        hub_.settle([&](client& cl) {
+        auto settled = [&](client& cl) {
             auto& c = static_cast<tconn&>(cl);
             if (opt_.verbose) log_.add(fmt::format("talkd: closing {} on fd {}: {}", c.peer, c.fd, c.reason));
             std::lock_guard out(c.out_mu);
@@ -272,7 +284,8 @@ private:
             if (c.mode != close_mode::flush) c.outbox.clear();
             if (c.mode == close_mode::abort) c.broken = true;
             ready.push_back(conns_.at(&c));
-        });
+        };
+        hub_.settle(settled);
         for (client* cl : hub_.pending()) {
             auto& c = static_cast<tconn&>(*cl);
             cl->pending = false;
@@ -297,17 +310,33 @@ private:
             ready.push_back(conns_.at(&c));
         }
         hub_.pending().clear();
+        hub_.settle(settled);
         hub_.arena().recycle();
-        bool print = !console_.empty() || !log_.empty();
-        lock.unlock();
-        if (print) print_changed_.notify_one();
-        for (const conn_ptr& c : ready) deliver(c);
+        if (!console_.empty() || !log_.empty()) print_changed_.notify_one();
+        return ready;
+    }
+
+    // Outside the lock: writes each outbox. Connections whose write failed are
+    // closed and the consequences (their room told) written in turn, in a loop: a
+    // thousand clients vanishing at once is a thousand rounds, not a thousand frames
+    // of recursion on a small thread stack.
+    void flush(std::vector<conn_ptr> ready) {
+        while (!ready.empty()) {
+            std::vector<conn_ptr> failed;
+            for (const conn_ptr& c : ready)
+                if (!deliver(c)) failed.push_back(c);
+            if (failed.empty()) return;
+            std::unique_lock lock(hub_mu_);
+            for (const conn_ptr& c : failed) hub_.close(*c, close_mode::abort, "write failed or timed out");
+            ready = collect();
+        }
     }
 
     // The combining writer: whoever finds the outbox idle writes it, until empty.
-    void deliver(const conn_ptr& c) {
+    // Returns false when the write failed and the hub has not heard of it yet.
+    bool deliver(const conn_ptr& c) {
         std::unique_lock out(c->out_mu);
-        if (c->writing) return;  // the thread at it will send what was appended
+        if (c->writing) return true;  // the thread at it will send what was appended
         c->writing = true;
         while (!c->outbox.empty() && !c->broken) {
             std::string chunk;
@@ -318,18 +347,13 @@ private:
             if (!ok) c->broken = true;
         }
         c->writing = false;
+        c->idle.notify_all();
         if ((c->closed || c->broken) && !c->shut) {
             c->shut = true;  // the client's own thread wakes from read() and closes
             ::shutdown(c->fd, c->broken ? SHUT_RDWR : SHUT_WR);
             if (c->closed) ::shutdown(c->fd, SHUT_RD);
         }
-        bool report = c->broken && !c->closed;
-        out.unlock();
-        if (report) {  // tell the hub, so the room hears of it
-            std::unique_lock lock(hub_mu_);
-            hub_.close(*c, close_mode::abort, "write failed or timed out");
-            post(lock);
-        }
+        return !(c->broken && !c->closed);
     }
 
     static bool send_all(int fd, std::string_view s) {
