@@ -251,6 +251,18 @@ TEST_CASE("talk: server closes first; refused; unknown host; usage", "[any]") {
         CHECK(talk.err().line() == "talk: connection closed by server");
     }
     {
+        // The server dies outright (SIGKILL) while talk waits on stdin: both of its
+        // threads must let go, and it exits within a second.
+        talk_server srv({});
+        child_process talk({talk_path(), "-i", "127.0.0.1", "-p", std::to_string(srv.port())});
+        REQUIRE(srv.console_line_starting("Connected to"));
+        srv.signal(SIGKILL);
+        auto status = talk.wait(1000ms);
+        REQUIRE(status);
+        CHECK(WIFEXITED(*status));
+        CHECK(talk.err().line() == "talk: connection closed by server");
+    }
+    {
         // A port nobody listens on: bind one, note it, close it.
         int port;
         {
