@@ -180,8 +180,8 @@ private:
         if (reserve_fd_ >= 0) ::close(reserve_fd_);
         listen_fd_ = reserve_fd_ = -1;
         release(in_);
-        final_flush(out_, console_);
         final_flush(err_, log_);
+        final_flush(out_, console_);
         release(out_);
         release(err_);
     }
@@ -510,9 +510,11 @@ private:
         release(in_);
     }
 
+    // The log first: its lines (a signal, a trace) tend to say why the console's
+    // lines of the same pass happened.
     void flush_console() {
-        flush_sink(out_, console_);
         flush_sink(err_, log_);
+        flush_sink(out_, console_);
     }
 
     // Writes what the sink has pending without blocking; watches the descriptor while
