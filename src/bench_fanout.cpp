@@ -158,20 +158,10 @@ int fanout::run() {
     const std::uint64_t deadline = t_begin + static_cast<std::uint64_t>(opt_.timeout_s * 1e9);
     bool timed_out = false;
     while (stage_ != stage::done) {
-        if (stage_ == stage::connecting && !pool_.open_more(fatal_)) fatal_status_ = EX_UNAVAILABLE;
-        if (fatal_status_) break;
-        std::uint64_t now = now_ns();
-        if (now >= deadline) {
-            timed_out = true;
+        if (!pool_.pass(stage_ == stage::connecting, deadline,
+                        [this](int fd, unsigned mask) { on_event(fd, mask); }, timed_out, fatal_,
+                        fatal_status_))
             break;
-        }
-        int wait_ms = static_cast<int>(std::min<std::uint64_t>((deadline - now) / 1'000'000 + 1, 100));
-        pool_.loop().run_once([this](int fd, unsigned mask) { on_event(fd, mask); }, wait_ms);
-        if (int err = pool_.loop().last_wait().error) {
-            fatal_ = fmt::format("wait failed: {}", std::strerror(err));
-            fatal_status_ = EX_OSERR;
-        }
-        if (fatal_status_) break;
         if (stage_ == stage::connecting && pool_.all_ready()) {
             if (opt_.proto == protocol::talk)
                 start_probe();

@@ -12,14 +12,20 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sysexits.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "talk/backend/backends.hpp"
+#include "talk/bench/wire.hpp"
 #include "talk/event_loop.hpp"
 #include "talk/net.hpp"
 
@@ -113,6 +119,14 @@ public:
     void close(conn& c);
     void close_all();
 
+    // One pass of a run, the same for every mode: open more connections while
+    // connecting, wait (until the deadline, at most 100 ms) and dispatch events to
+    // on_event(fd, mask). Returns false when the run must stop: timed_out set when
+    // the deadline passed, or fatal and status set when the wait failed.
+    template <class OnEvent>
+    bool pass(bool connecting, std::uint64_t deadline, OnEvent&& on_event, bool& timed_out,
+              std::string& fatal, int& status);
+
 private:
     static constexpr std::uint32_t none = UINT32_MAX;
     void update_interest(conn& c);
@@ -127,5 +141,24 @@ private:
     std::size_t max_pending_;
     std::vector<char> scratch_;
 };
+
+template <class OnEvent>
+bool pool::pass(bool connecting, std::uint64_t deadline, OnEvent&& on_event, bool& timed_out,
+                std::string& fatal, int& status) {
+    if (connecting && !open_more(fatal)) status = EX_UNAVAILABLE;
+    if (status) return false;
+    std::uint64_t now = now_ns();
+    if (now >= deadline) {
+        timed_out = true;
+        return false;
+    }
+    int wait_ms = static_cast<int>(std::min<std::uint64_t>((deadline - now) / 1'000'000 + 1, 100));
+    loop_.run_once(on_event, wait_ms);
+    if (int err = loop_.last_wait().error) {
+        fatal = fmt::format("wait failed: {}", std::strerror(err));
+        status = EX_OSERR;
+    }
+    return status == 0;
+}
 
 }  // namespace talk::bench
