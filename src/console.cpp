@@ -44,20 +44,25 @@ console_fd prepare(int std_fd, int access) {
 
 }  // namespace
 
-console_fd open_console_input(std::string& why_not) {
+bool console_input_wanted(std::string& why_not) {
     struct stat st {};
     if (::fstat(0, &st) < 0) {
         why_not = "stdin is closed";
-        return {};
+        return false;
     }
     if (S_ISREG(st.st_mode)) {
         why_not = "stdin is a regular file";
-        return {};
+        return false;
     }
     if (::isatty(0) && ::tcgetpgrp(0) != ::getpgrp()) {
         why_not = "running in the background";
-        return {};
+        return false;
     }
+    return true;
+}
+
+console_fd open_console_input(std::string& why_not) {
+    if (!console_input_wanted(why_not)) return {};
     return prepare(0, O_RDONLY);
 }
 

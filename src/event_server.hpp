@@ -22,6 +22,7 @@
 
 #include "talk/backend/select_backend.hpp"
 #include "talk/command.hpp"
+#include "talk/compose.hpp"
 #include "talk/console.hpp"
 #include "talk/event_loop.hpp"
 #include "talk/hub.hpp"
@@ -274,10 +275,8 @@ private:
             return;
         }
         if (hub_.clients().size() >= max_clients_) {
-            net::refuse(fd, fmt::format("ERR server-full {} clients connected; try again later",
-                                        max_clients_));
-            trace(1, "talkd: refused {}: server full",
-                  net::describe(reinterpret_cast<const sockaddr*>(&peer)).text);
+            turn_away(fd, peer, fmt::format("ERR server-full {} clients connected; try again later",
+                                            max_clients_));
             return;
         }
         if (int err = loop_.watch(fd, io_read)) {  // ENOMEM from epoll_ctl, say
@@ -299,6 +298,28 @@ private:
         trace(1, "talkd: accepted {} on fd {} ({} clients)", c->peer, fd, hub_.clients().size() + 1);
         hub_.open(*c);
         arm_deadline(*c);
+    }
+
+    // The server is full: the connection gets the same close as any the server
+    // decides (its ERR line, our side shut down, a moment to read it, then the
+    // close), but the hub and the service never see it.
+    void turn_away(int fd, const sockaddr_storage& peer, std::string_view line) {
+        std::string who = net::describe(reinterpret_cast<const sockaddr*>(&peer)).text;
+        trace(1, "talkd: refused {}: server full", who);
+        if (loop_.watch(fd, io_read) != 0) {
+            net::refuse(fd, line);
+            return;
+        }
+        auto* c = new connection(next_id_++, opt_.limits.max_line);
+        c->fd = fd;
+        c->peer = std::move(who);
+        c->closing = true;  // not the hub's: nothing is sent to it or closed through it
+        c->out.push(compose(hub_.arena(), line));
+        if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(fd + 1, nullptr);
+        conns_[fd] = c;
+        ++live_;
+        start_flushing(*c);
+        write_client(*c);
     }
 
     void read_client(connection& c) {
@@ -384,6 +405,11 @@ private:
             finish(c);
             return;
         }
+        start_flushing(c);
+    }
+
+    // Closing: the output still queued gets linger_time to go out.
+    void start_flushing(connection& c) {
         c.state = connection::phase::flushing;
         c.linger = loop_.timers().add_after(linger_time, [this, &c] {
             c.linger = 0;

@@ -39,6 +39,7 @@
 #include <fmt/format.h>
 
 #include "talk/command.hpp"
+#include "talk/console.hpp"
 #include "talk/hub.hpp"
 #include "talk/line_buffer.hpp"
 #include "talk/net.hpp"
@@ -101,7 +102,13 @@ public:
             log_.add(fmt::format("talkd: listening on {} (threads)", net::local_endpoint(listen_fd_).text));
         }
         print_changed_.notify_one();
-        std::thread(&threads_server::console_reader, this).detach();
+        std::string why_not;  // the same rule as the event loop's console
+        if (console_input_wanted(why_not)) {
+            std::thread(&threads_server::console_reader, this).detach();
+        } else if (opt_.verbose) {
+            std::lock_guard lock(hub_mu_);
+            log_.add("talkd: console input off: " + why_not);
+        }
 
         accept_loop();
         shut_down();

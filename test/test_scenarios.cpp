@@ -1247,7 +1247,10 @@ BACKEND_TEST(server_full,
 namespace {
 
 // Opens count connections and sorts them by their first line: a welcome, or
-// `refusal` followed by a clean close. Returns the welcomed ones.
+// `refusal` followed by a clean close. Returns the welcomed ones. Refused
+// connections hold a descriptor while they linger, so in a burst a refusal may
+// instead be the spare-descriptor path's, or (select) the one for a descriptor past
+// FD_SETSIZE: any "ERR server-full" line, then a clean close.
 template <class Server>
 std::vector<std::unique_ptr<sock_client>> connect_many(Server& srv, int count,
                                                        const std::string& refusal, int& refused) {
@@ -1262,7 +1265,7 @@ std::vector<std::unique_ptr<sock_client>> connect_many(Server& srv, int count,
             served.push_back(std::move(c));
             continue;
         }
-        CHECK(*first == refusal);
+        if (*first != refusal) CHECK(starts_with(*first, "ERR server-full "));
         CHECK(c->closed_by_server(2000ms));
         ++refused;
     }

@@ -28,6 +28,11 @@ struct console_fd {
     int restore_flags = -1;  // file status flags to put back at the end, or -1
 };
 
+// Whether stdin is worth reading as the operator's console: not when it is closed,
+// a regular file, or a terminal this process is in the background of (`why_not`
+// then says which).
+bool console_input_wanted(std::string& why_not);
+
 // stdin, prepared for non-blocking reads; fd is -1 and `why_not` says why when there
 // is nothing to read from.
 console_fd open_console_input(std::string& why_not);
