@@ -224,6 +224,17 @@ void refuse(int fd, std::string_view line) {
     iovec iov{msg.data(), msg.size()};
     send_some(fd, &iov, 1);  // a new socket's buffer is empty: this fits
     ::shutdown(fd, SHUT_WR);
+    // Closing with unread input makes the kernel send RST, which can cost the client
+    // the line just sent. Such a connection cannot linger (no descriptor to spare, or
+    // none the backend can watch), so read away what has already arrived, bounded,
+    // without waiting for more.
+    char sink[4096];
+    for (int i = 0; i < 16; ++i) {
+        ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        break;
+    }
     ::close(fd);
 }
 

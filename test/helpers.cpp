@@ -72,6 +72,7 @@ bool line_reader::fill(duration timeout) {
     if (k < 0 && (errno == EINTR || errno == EAGAIN)) return true;
     if (k <= 0) {
         eof_ = true;
+        end_error_ = k < 0 ? errno : 0;
         return false;
     }
     buf_.append(buf, static_cast<std::size_t>(k));

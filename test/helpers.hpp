@@ -75,6 +75,8 @@ public:
     // the close is collected in rest().
     bool eof(duration timeout = default_timeout);
     bool at_eof() const { return eof_; }
+    // How the input ended: 0 for a FIN, else the read's errno (ECONNRESET for a RST).
+    int end_error() const { return end_error_; }
     const std::string& rest() const { return buf_; }
     // Everything that arrives before the timeout passes (for "nothing more came").
     std::string drain(duration quiet);
@@ -84,6 +86,7 @@ private:
     int fd_ = -1;
     std::string buf_;
     bool eof_ = false;
+    int end_error_ = 0;
 };
 
 enum class stdin_kind { pipe, dev_null, closed, regular_file };

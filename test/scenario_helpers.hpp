@@ -243,6 +243,19 @@ class sock_client {
         return in_.until([&](const std::string& l) { return l.rfind(prefix, 0) == 0; }, timeout);
     }
     bool closed_by_server(duration timeout = default_timeout) { return in_.eof(timeout); }
+    // Closed with a FIN and no reset behind it (a reset after the FIN still reads as
+    // a clean end, but leaves its error on the socket): nothing the server sent can
+    // have been lost.
+    bool closed_cleanly(duration timeout = default_timeout) {
+        return in_.eof(timeout) && in_.end_error() == 0 && socket_error() == 0;
+    }
+    // The socket's pending error (SO_ERROR; EPIPE or ECONNRESET once reset), cleared.
+    int socket_error() const {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+        return err;
+    }
     void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
     void close() {
         if (fd_ >= 0) ::close(fd_);

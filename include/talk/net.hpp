@@ -60,8 +60,10 @@ bool set_nonblocking(int fd, bool on);
 // ACK (tens of milliseconds).
 void set_nodelay(int fd);
 
-// Sends one line and closes the connection cleanly: for connections turned away at
-// accept (server full, descriptor too large for select), which have not been read.
+// Sends one line and closes the connection at once, our side shut down and what the
+// client already sent read away (up to 64 KiB), so the close is a FIN rather than a
+// RST: for connections turned away at accept that cannot be watched while they linger
+// (out of descriptors, a descriptor too large for select).
 void refuse(int fd, std::string_view line);
 
 }  // namespace talk::net
