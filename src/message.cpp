@@ -8,6 +8,7 @@ namespace talk {
 message_arena::~message_arena() {
     // Queues must be emptied before the arena goes; the current chunk and the spare
     // are the arena's own.
+    for (msg_chunk* c : retired_) unref(c);
     if (cur_) unref(cur_);
     if (spare_) {
         ::operator delete(spare_);
@@ -44,7 +45,10 @@ void message_arena::release(msg_chunk* c) {
 
 char* message_arena::reserve(std::size_t max) {
     if (!cur_ || cur_->cap - cur_->size < max) {
-        if (cur_) unref(cur_);
+        // The old chunk keeps the arena's reference until recycle(): a message just
+        // committed there may not be in any queue yet (its first recipient was
+        // dropped, say, while the rest of the room is still to come).
+        if (cur_) retired_.push_back(cur_);
         cur_ = allocate(max > chunk_size_ ? max : chunk_size_);
     }
     reserved_ = max;
@@ -65,6 +69,8 @@ msg_slice message_arena::copy(std::string_view s) {
 }
 
 void message_arena::recycle() {
+    for (msg_chunk* c : retired_) unref(c);
+    retired_.clear();
     if (cur_ && cur_->refs == 1) cur_->size = 0;
 }
 

@@ -107,6 +107,7 @@ TEST_CASE("message_arena: a message bigger than a chunk gets its own", "[out_que
     q.push(big);
     CHECK(drain(q, 4000) == "small\n" + text + "\n");
     // Only the arena's current chunk is left.
+    a.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(a.chunks() == 1);
     CHECK(a.bytes() == chunk_bytes(big.chunk->cap));
 }
@@ -123,8 +124,31 @@ TEST_CASE("message_arena: a full chunk is replaced and released when unused",
     }
     CHECK(a.chunks() > 2);
     CHECK(drain(q, 7) == expected);
+    a.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(a.chunks() == 1);
     CHECK(a.bytes() == chunk_bytes(64));
+}
+
+TEST_CASE("message_arena: a message no queue took outlives chunk changes until recycle",
+          "[out_queue][arena][bug]") {
+    // The hub formats a message, then hands it to recipients one by one; dropping
+    // one of them on the way (over the memory budget) formats its ERR line, which
+    // can fill the chunk. The message must still be there for the rest of the room,
+    // even though no queue holds it yet, and the old chunk must not come back as
+    // the spare for the next one.
+    message_arena a(64);
+    msg_slice kept = compose(a, "From alice, to the whole room");
+    compose(a, std::string(40, 'x'));  // does not fit: a second chunk
+    compose(a, std::string(40, 'y'));  // nor this: a third, not the first one reused
+    CHECK(kept.view() == "From alice, to the whole room\n");
+    CHECK(a.chunks() == 3);
+    out_queue q;
+    q.push(kept);  // a late recipient still gets it whole
+    a.recycle();   // the pass is over: only what queues hold, and the current chunk, stay
+    CHECK(a.chunks() == 2);
+    CHECK(drain(q) == "From alice, to the whole room\n");
+    a.recycle();
+    CHECK(a.chunks() == 1);
 }
 
 TEST_CASE("message_arena: recycle rewinds only a chunk no queue refers to",
@@ -230,7 +254,9 @@ TEST_CASE("out_queue: partial writes in odd sizes give back exactly the bytes pu
         }
         CHECK(q.bytes() == expected.size());
         CHECK(drain(q, step) == expected);
+        a.recycle();  // lets go of the chunks it filled; the queues hold none
         CHECK(a.chunks() == 1);
+        b.recycle();  // lets go of the chunks it filled; the queues hold none
         CHECK(b.chunks() == 1);
     }
 }
@@ -270,7 +296,9 @@ TEST_CASE("out_queue: consume in pieces while more is pushed (ring wraps and gro
         }
     }
     CHECK(drain(q, 3) == model);
+    a.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(a.chunks() == 1);
+    b.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(b.chunks() == 1);
 }
 
@@ -335,6 +363,7 @@ TEST_CASE("out_queue: references are released when every queue is done", "[out_q
     CHECK(a.chunks() > 1);
     CHECK(peek_all(queues.back()) == expected);
     CHECK(drain(queues.back(), 1) == expected);
+    a.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(a.chunks() == 1);
     CHECK(a.bytes() == chunk_bytes(200));
 }
@@ -347,6 +376,7 @@ TEST_CASE("out_queue: clear releases references", "[out_queue]") {
     q.clear();
     CHECK(q.empty());
     CHECK(q.bytes() == 0);
+    a.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(a.chunks() == 1);
     // The queue is usable again.
     q.push(compose(a, "again"));
@@ -373,6 +403,7 @@ TEST_CASE("out_queue: arena memory does not grow over many cycles", "[out_queue]
     CHECK(first == chunk_bytes(message_arena::default_chunk));
     CHECK(most == first);
     CHECK(a.bytes() == first);
+    a.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(a.chunks() == 1);
 }
 
@@ -405,7 +436,9 @@ TEST_CASE("out_queue: drop_unstarted with nothing written drops everything", "[o
     CHECK(q.empty());
     CHECK(q.bytes() == 0);
     CHECK(q.entries() == 0);
+    a.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(a.chunks() == 1);
+    b.recycle();  // lets go of the chunks it filled; the queues hold none
     CHECK(b.chunks() == 1);
 }
 
@@ -470,6 +503,7 @@ TEST_CASE("out_queue: drop_unstarted keeps only the rest of a partly written lin
     CHECK(q.empty());
     for (message_arena* m : {&a, &b}) {
         m->copy(std::string(100, '.'));
+        m->recycle();
         CHECK(m->chunks() == 1);
     }
 }

@@ -12,9 +12,10 @@
 // per recipient and one write() each.
 //
 // Lifetime: a chunk lives while any queue entry refers to it; the arena holds one
-// more reference on its current chunk. A slice from commit() that no queue took is
-// valid until the arena's next recycle(), which the server calls once per loop
-// iteration after all queues have taken what they need.
+// more reference on its current chunk, and on every chunk it filled since the last
+// recycle(). So a slice from commit() that no queue took is valid until the arena's
+// next recycle(), which the server calls once per loop iteration after all queues
+// have taken what they need.
 //
 // The arena counts the bytes its chunks hold: with messages shared, that, and not
 // clients x queue size, is what all the queues together cost in memory.
@@ -24,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace talk {
 
@@ -62,8 +64,10 @@ public:
     // A message made of the bytes of s.
     msg_slice copy(std::string_view s);
 
-    // Once per loop iteration, when no uncommitted slice is held: rewinds the current
-    // chunk if no queue refers to it any more, so a quiet server reuses one chunk.
+    // Once per loop iteration, when no slice outside a queue is held any more: lets
+    // go of the chunks filled since the last call (freed unless a queue holds them),
+    // and rewinds the current chunk if no queue refers to it, so a quiet server
+    // reuses one chunk.
     void recycle();
 
     std::size_t bytes() const { return bytes_; }  // storage held by live chunks
@@ -78,6 +82,7 @@ private:
     std::size_t chunk_size_;
     msg_chunk* cur_ = nullptr;
     msg_chunk* spare_ = nullptr;  // one free chunk kept to avoid malloc churn
+    std::vector<msg_chunk*> retired_;  // filled since the last recycle(), still referenced
     std::size_t bytes_ = 0;
     std::size_t chunks_ = 0;
     std::size_t reserved_ = 0;
