@@ -68,10 +68,14 @@ void sender(int fd, shared_state* st) {
         line.push_back('\n');
         ok = send_all(fd, line.data(), line.size());
     }
+    {
+        // Told before the shutdown: the server's close answers it, and main must
+        // not take that close for the server hanging up on us.
+        std::lock_guard lock(st->mu);
+        st->sender_done = true;
+        st->changed.notify_all();
+    }
     if (ok) ::shutdown(fd, SHUT_WR);  // "no more from me"; the server finishes and closes
-    std::lock_guard lock(st->mu);
-    st->sender_done = true;
-    st->changed.notify_all();
 }
 
 void receiver(int fd, shared_state* st) {
@@ -140,6 +144,9 @@ int main(int argc, char** argv) {
     }
     if (optind < argc) return usage(fmt::format("unexpected argument '{}'", argv[optind]));
     if (port.empty()) return usage("missing -p PORT");
+    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
+        std::stoi(port) < 1 || std::stoi(port) > 65535)
+        return usage(fmt::format("bad port '{}' (1-65535)", port));
 
     std::signal(SIGPIPE, SIG_IGN);  // a write to a closed connection is an error, not death
     std::string error;

@@ -205,11 +205,22 @@ MODEL_TEST(talk_in_a_pipe, "printf 'hi\\n' | talk delivers hi and exits 0") {
     run_result r = run_program({talk_path(), "-i", "127.0.0.1", "-p", std::to_string(srv.port())},
                                "hi\nthere\n");
     CHECK(r.status == 0);
+    CHECK(r.err.empty());
     auto l = watcher.read_message();
     REQUIRE(l);
     CHECK(l->rfind("From 127.0.0.1:", 0) == 0);
     CHECK(l->substr(l->find(", ") + 2) == "hi");
     CHECK(watcher.read_message()->substr(l->find(", ") + 2) == "there");
+    // The server's close answers talk's end of input; talk must never report it as
+    // the server hanging up (a race between its two threads, so try it a few times).
+    for (int i = 0; i < 20; ++i) {
+        run_result again = run_program(
+            {talk_path(), "-i", "127.0.0.1", "-p", std::to_string(srv.port())}, "again\n");
+        INFO("run " << i);
+        CHECK(again.status == 0);
+        CHECK(again.err.empty());
+        REQUIRE(watcher.read_message());
+    }
 }
 
 MODEL_TEST(talk_prints_server_lines, "talk sends typed lines and prints what the server sends") {
@@ -283,6 +294,12 @@ TEST_CASE("talk: server closes first; refused; unknown host; usage", "[any]") {
         run_result r = run_program({talk_path(), "-i", "127.0.0.1"}, "");
         CHECK(r.status == 64);
         CHECK(r.err.find("-p") != std::string::npos);
+    }
+    for (const char* bad : {"abc", "-1", "0", "65536", "99999", "8888x"}) {
+        run_result r = run_program({talk_path(), "-i", "127.0.0.1", "-p", bad}, "");
+        INFO("-p '" << bad << "'");
+        CHECK(r.status == 64);  // EX_USAGE, not a lookup or connect failure
+        CHECK(r.err.find("port") != std::string::npos);
     }
 }
 
