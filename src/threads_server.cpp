@@ -12,9 +12,13 @@
 // the sender's thread, one blocking send() per recipient. Output taken from the hub
 // goes to a per-connection outbox; the first thread to find the outbox idle writes
 // it, and threads arriving meanwhile only append (a combining writer), so bytes stay
-// in order and a slow reader stalls one sender's thread at most until its send
-// timeout, never the lock. Each line is handled as it is read: one send per
-// recipient per message, where the event loop writes each recipient once per pass.
+// in order and a slow reader never holds the lock. It does hold the thread writing
+// to it: each send() waits at most the send timeout, and a reader that falls
+// --max-queue behind is dropped, but one that reads just fast enough to keep up
+// keeps that thread writing for it, its own client unread meanwhile. That is the
+// model's weakness, and the event loop's reason to exist. Each line is handled as it
+// is read: one send per recipient per message, where the event loop writes each
+// recipient once per pass.
 #include <poll.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -71,6 +75,7 @@ struct tconn : client {
     bool closed = false;   // the hub settled it: write what is left, then shut down
     bool broken = false;   // a write failed or timed out
     bool shut = false;     // shutdown() done
+    bool released = false; // fd closed by the client's thread: its number is not ours
 };
 
 using conn_ptr = std::shared_ptr<tconn>;
@@ -260,6 +265,7 @@ private:
             c->idle.wait_for(out, linger_time, [&] { return (!c->writing && c->outbox.empty()) || c->broken; });
             ::shutdown(c->fd, SHUT_RDWR);
             c->idle.wait(out, [&] { return !c->writing; });
+            c->released = true;  // a writer arriving later must not touch the number
         }
         ::close(c->fd);
         std::lock_guard lock(hub_mu_);
@@ -344,6 +350,7 @@ private:
     bool deliver(const conn_ptr& c) {
         std::unique_lock out(c->out_mu);
         if (c->writing) return true;  // the thread at it will send what was appended
+        if (c->released) return true;  // gone; the hub closed it before its thread ended
         c->writing = true;
         while (!c->outbox.empty() && !c->broken) {
             std::string chunk;
