@@ -8,7 +8,7 @@
 #
 # talkd runs on an ephemeral loopback port with its console on files in the temp
 # dir: $TALK_TMP/console (stdout: "Connected to", "From", "Dropped"...) and
-# $TALK_TMP/log (stderr: "talkd: listening on [::]:PORT (BACKEND)"). Its stdin is a
+# $TALK_TMP/log (stderr: "talkd: listening on 127.0.0.1:PORT (BACKEND)"). Its stdin is a
 # FIFO held open here, so operator_says can type on its console.
 #
 # A client NAME is an `nc.openbsd -N` inside timeout(1), reading its stdin from a
@@ -215,7 +215,8 @@ wait_for_text() { wait_until "${4:-$WAIT_SECONDS}" has_text "$1" "$2" "${3:-1}";
 listening() { has_text "$TALK_TMP/log" "talkd: listening on " 1; }
 listening_or_gone() { listening || ! running "$TALKD_PID"; }
 
-# start_talkd ARGS...: runs "$TALKD" -p 0 ARGS... in the background; waits for its
+# start_talkd ARGS...: runs "$TALKD" -p 0 -b 127.0.0.1 ARGS... in the background (on
+# loopback only, nothing reachable from outside); waits for its
 # "listening on" line and sets PORT and TALKD_PID. If it does not listen, says so
 # on stderr and returns 1.
 start_talkd() {
@@ -229,7 +230,7 @@ start_talkd() {
     : >"$TALK_TMP/log"
     (
         release_fds
-        exec "$TALKD" -p 0 "$@" <"$fifo" >"$TALK_TMP/console" 2>"$TALK_TMP/log"
+        exec "$TALKD" -p 0 -b 127.0.0.1 "$@" <"$fifo" >"$TALK_TMP/console" 2>"$TALK_TMP/log"
     ) &
     TALKD_PID=$!
     TALKD_STATUS=
@@ -237,7 +238,7 @@ start_talkd() {
     if ! listening; then
         local why="it did not say so within 5 s"
         running "$TALKD_PID" || why="it exited"
-        printf '%s: expected "talkd: listening on [::]:PORT (BACKEND)" on stderr of %s -p 0 %s; %s. Its stderr:\n' \
+        printf '%s: expected "talkd: listening on 127.0.0.1:PORT (BACKEND)" on stderr of %s -p 0 -b 127.0.0.1 %s; %s. Its stderr:\n' \
             "$PROG" "$TALKD" "$*" "$why" >&2
         show_tail "$TALK_TMP/log" >&2
         return 1
