@@ -54,12 +54,14 @@ bool console_input_wanted(std::string& why_not) {
         why_not = "stdin is a regular file";
         return false;
     }
-    if (::isatty(0) && ::tcgetpgrp(0) != ::getpgrp()) {
-        why_not = "running in the background";
+    if (console_in_background()) {
+        why_not = "in the background (until fg)";
         return false;
     }
     return true;
 }
+
+bool console_in_background() { return ::isatty(0) && ::tcgetpgrp(0) != ::getpgrp(); }
 
 console_fd open_console_input(std::string& why_not) {
     if (!console_input_wanted(why_not)) return {};

@@ -30,6 +30,7 @@
 #include "talk/net.hpp"
 #include "talk/operator.hpp"
 #include "talk/options.hpp"
+#include "talk/server.hpp"
 #include "talk/services.hpp"
 #include "talk/signals.hpp"
 #include "talk/text.hpp"
@@ -45,6 +46,7 @@ inline constexpr std::size_t fd_reserve = 32;  // descriptors kept for everythin
 inline constexpr std::size_t default_max_clients = 10000;
 inline constexpr auto linger_time = 5s;        // a closing connection's time to take its output
 inline constexpr auto shutdown_grace = 1s;     // SIGINT/SIGTERM: time to flush every queue
+inline constexpr auto foreground_check = 1s;   // in the background: how often to look for fg
 inline constexpr std::size_t console_backlog = 1u << 20;
 
 // A client plus what only the transport knows about it.
@@ -65,8 +67,6 @@ struct connection : client {
     timer_queue::id deadline_timer = 0;  // the next unfinished-line or idle check
     clock::time_point deadline_at{};
 };
-
-const char* signal_name(int sig);
 
 template <backend Backend>
 class event_server {
@@ -123,15 +123,7 @@ private:
         service_ = make_service(opt_.service, hub_, identity_);
         hub_.attach(*service_);
 
-        std::string why_not;
-        in_ = open_console_input(why_not);
-        if (in_.fd >= 0) {
-            if (int err = loop_.watch(in_.fd, io_read)) {
-                why_not = fmt::format("stdin cannot be watched ({})", std::strerror(err));
-                release(in_);
-            }
-        }
-        if (in_.fd < 0) trace(1, "talkd: console input off: {}", why_not);
+        open_console();
 
         log_.add(fmt::format("talkd: listening on {} ({})", net::local_endpoint(listen_fd_).text,
                              Backend::name));
@@ -498,10 +490,47 @@ private:
 
     // ---- the console ----
 
+    // stdin as the operator's console, when there is one to read. A terminal whose
+    // foreground job is another (talkd started with &, or put there with Ctrl-Z and
+    // bg) is left alone and looked at again every second, until fg.
+    void open_console() {
+        std::string why_not;
+        in_ = open_console_input(why_not);
+        if (in_.fd >= 0) {
+            if (int err = loop_.watch(in_.fd, io_read)) {
+                why_not = err == EPERM
+                              ? fmt::format("stdin is not something {} can watch", Backend::name)
+                              : fmt::format("stdin cannot be watched ({})", std::strerror(err));
+                release(in_);
+            }
+        }
+        if (in_.fd >= 0) return;
+        trace(1, "talkd: console input off: {}", why_not);
+        if (console_in_background()) wait_for_foreground();
+    }
+
+    void wait_for_foreground() {
+        loop_.timers().add_after(foreground_check, [this] {
+            if (stopping_ || in_.fd >= 0) return;
+            if (console_in_background()) {
+                wait_for_foreground();
+                return;
+            }
+            trace(1, "talkd: console input on: in the foreground");
+            open_console();
+        });
+    }
+
     void read_console() {
         char buf[4096];
         net::io_result r = net::read_some(in_.fd, buf, sizeof buf);
         if (r.status == net::io::again) return;
+        if (r.status == net::io::error && r.err == EIO && console_in_background()) {
+            stop_console_input();  // sent to the background (Ctrl-Z, bg): until fg
+            trace(1, "talkd: console input off: in the background (until fg)");
+            wait_for_foreground();
+            return;
+        }
         if (r.status != net::io::done) {
             trace(1, "talkd: console input off: {}",
                   r.status == net::io::eof ? "end of input" : std::strerror(r.err));

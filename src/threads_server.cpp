@@ -44,6 +44,7 @@
 
 #include "talk/command.hpp"
 #include "talk/console.hpp"
+#include "talk/line_framer.hpp"
 #include "talk/hub.hpp"
 #include "talk/line_buffer.hpp"
 #include "talk/net.hpp"
@@ -108,9 +109,10 @@ public:
         }
         print_changed_.notify_one();
         std::string why_not;  // the same rule as the event loop's console
-        if (console_input_wanted(why_not)) {
+        if (console_input_wanted(why_not) || console_in_background()) {
             std::thread(&threads_server::console_reader, this).detach();
-        } else if (opt_.verbose) {
+        }
+        if (!why_not.empty() && opt_.verbose) {
             std::lock_guard lock(hub_mu_);
             log_.add("talkd: console input off: " + why_not);
         }
@@ -140,7 +142,12 @@ private:
         while (!stopping_) {
             pollfd p[2] = {{listen_fd_, POLLIN, 0}, {signals::wake_fd(), POLLIN, 0}};
             if (::poll(p, 2, -1) < 0 && errno != EINTR) break;
-            if (p[1].revents && signals::take()) break;
+            if (p[1].revents) {
+                if (int sig = signals::take()) {
+                    stop_signal_ = sig;
+                    break;
+                }
+            }
             if (!(p[0].revents & POLLIN)) continue;
             sockaddr_storage peer{};
             int fd = net::accept_client(listen_fd_, peer);
@@ -382,24 +389,66 @@ private:
 
     // ---- the console ----
 
+    // Reads stdin a line at a time. A terminal whose foreground job is another is
+    // not read (the read would fail with EIO, or take the shell's input): the thread
+    // looks again every second, until fg, as the event loop does.
     void console_reader() {
-        std::string line;
-        while (std::getline(std::cin, line)) {
-            std::unique_lock lock(hub_mu_);
-            if (stopping_) return;
-            hub_.set_now(clock::now());
-            switch (operator_input(hub_, *service_, line)) {
-                case operator_action::none: break;
-                case operator_action::stats:
-                    print_stats(hub_, *service_, {"threads", opt_.service, started_, 0, threads_});
-                    break;
-                case operator_action::shutdown:
-                    stop_requested_ = true;
-                    ::raise(SIGTERM);  // the same path as a signal: wakes the accept loop
-                    break;
+        line_framer framer(4096);
+        char buf[4096];
+        bool waiting = console_in_background();
+        for (;;) {
+            if (console_in_background()) {
+                if (!waiting) note("talkd: console input off: in the background (until fg)");
+                waiting = true;
+                std::this_thread::sleep_for(1s);
+                continue;
             }
-            post(lock);
+            if (waiting) {
+                waiting = false;
+                note("talkd: console input on: in the foreground");
+            }
+            pollfd p{0, POLLIN, 0};
+            if (::poll(&p, 1, 1000) <= 0) continue;  // timeout or EINTR: look again
+            if (console_in_background()) continue;
+            ssize_t n = ::read(0, buf, sizeof buf);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EIO)) continue;
+            if (n <= 0) {
+                note(fmt::format("talkd: console input off: {}",
+                                 n == 0 ? "end of input" : std::strerror(errno)));
+                return;
+            }
+            framer.feed(
+                {buf, static_cast<std::size_t>(n)},
+                [this](std::string_view line) { return operator_line(line); },
+                [this] { note("talkd: console line too long; ignored"); });
         }
+    }
+
+    // One line the operator typed; false once the server is stopping.
+    bool operator_line(std::string_view line) {
+        std::unique_lock lock(hub_mu_);
+        if (stopping_) return false;
+        hub_.set_now(clock::now());
+        switch (operator_input(hub_, *service_, line)) {
+            case operator_action::none: break;
+            case operator_action::stats:
+                print_stats(hub_, *service_, {"threads", opt_.service, started_, 0, threads_});
+                break;
+            case operator_action::shutdown:
+                stop_requested_ = true;
+                ::raise(SIGTERM);  // the same path as a signal: wakes the accept loop
+                break;
+        }
+        post(lock);
+        return true;
+    }
+
+    // A line for the log when -v is on.
+    void note(std::string_view line) {
+        if (!opt_.verbose) return;
+        std::lock_guard lock(hub_mu_);
+        log_.add(std::string(line));
+        print_changed_.notify_one();
     }
 
     // Writes console and log lines in order, blocking; nobody else waits for it.
@@ -437,8 +486,8 @@ private:
     void shut_down() {
         std::unique_lock lock(hub_mu_);
         stopping_ = true;
-        log_.add(stop_requested_ ? "talkd: /shutdown on the console: shutting down"
-                                 : "talkd: signal: shutting down");
+        log_.add(stop_requested_ ? std::string("talkd: /shutdown on the console: shutting down")
+                                 : fmt::format("talkd: {}: shutting down", signal_name(stop_signal_)));
         ::close(listen_fd_);
         std::vector<client*> everyone = hub_.clients();
         for (client* c : everyone) {
@@ -460,6 +509,7 @@ private:
     int listen_fd_ = -1;
     std::size_t max_clients_ = 0;
     std::chrono::milliseconds tick_{0};
+    int stop_signal_ = 0;  // the signal that ended accept_loop()
 
     std::mutex hub_mu_;  // the hub, the service, conns_ and the counters below
     std::unordered_map<const client*, conn_ptr> conns_;

@@ -5,11 +5,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <thread>
 #include <string>
 #include <vector>
@@ -191,6 +195,9 @@ MODEL_TEST(sigterm, "SIGTERM and SIGINT: clients told and closed, exit 0") {
         srv.signal(sig);
         CHECK(a.in().until([](const std::string& l) { return l == "*** server shutting down"; }));
         CHECK(a.closed_by_server());
+        const std::string said = sig == SIGTERM ? "talkd: SIGTERM: shutting down"
+                                                : "talkd: SIGINT: shutting down";
+        CHECK(srv.log().until([&](const std::string& l) { return l == said; }));
         auto status = srv.wait();
         REQUIRE(status);
         CHECK(WIFEXITED(*status));
@@ -320,4 +327,147 @@ TEST_CASE("talkd: usage errors, version, port in use", "[any]") {
     r = run_program({talkd_path(), "-p", std::to_string(first.port())}, "");
     CHECK(r.status != 0);
     CHECK(r.err.find("Address already in use") != std::string::npos);
+}
+
+// ---- the console on a terminal: in the background, then fg ----
+
+namespace {
+
+// A job-control session of its own on a pseudo-terminal, as a shell keeps one: a
+// "shell" process leads it and holds the terminal's foreground, and the command runs
+// in a process group of its own, so it starts in the background, as after
+// `talkd ... &`. fg() and bg() move the foreground as the shell's fg and bg do
+// (bg: as after Ctrl-Z and bg). type() types a line on the terminal.
+class pty_session {
+public:
+    explicit pty_session(const std::vector<std::string>& argv) {
+        master_ = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        REQUIRE(master_ >= 0);
+        REQUIRE(::grantpt(master_) == 0);
+        REQUIRE(::unlockpt(master_) == 0);
+        const std::string slave = ::ptsname(master_);
+        int ctl[2], err[2], info[2];
+        REQUIRE(::pipe2(ctl, O_CLOEXEC) == 0);
+        REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+        REQUIRE(::pipe2(info, O_CLOEXEC) == 0);
+        std::vector<char*> args;
+        for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        shell_ = ::fork();
+        REQUIRE(shell_ >= 0);
+        if (shell_ == 0) {  // the shell: only async-signal-safe calls from here on
+            ::close(ctl[1]);
+            ::close(err[0]);
+            ::close(info[0]);
+            ::setsid();
+            int tty = ::open(slave.c_str(), O_RDWR | O_CLOEXEC);  // becomes our terminal
+            if (tty < 0) ::_exit(120);
+            ::signal(SIGTTOU, SIG_IGN);  // so a background shell may still call tcsetpgrp
+            pid_t job = ::fork();
+            if (job == 0) {
+                ::setpgid(0, 0);
+                ::signal(SIGTTOU, SIG_DFL);
+                ::dup2(tty, 0);
+                ::dup2(tty, 1);
+                ::dup2(err[1], 2);
+                ::execv(args[0], args.data());
+                ::_exit(127);
+            }
+            ::setpgid(job, job);
+            (void)!::write(info[1], &job, sizeof job);
+            char cmd;
+            while (::read(ctl[0], &cmd, 1) == 1) {
+                if (cmd == 'f') ::tcsetpgrp(tty, job);
+                if (cmd == 'b') ::tcsetpgrp(tty, ::getpgrp());
+                (void)!::write(info[1], &cmd, 1);  // done
+            }
+            ::kill(job, SIGTERM);
+            int st = 0;
+            ::waitpid(job, &st, 0);
+            ::_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+        ::close(ctl[0]);
+        ::close(err[1]);
+        ::close(info[1]);
+        ctl_ = ctl[1];
+        info_ = info[0];
+        err_.reset(err[0]);
+        REQUIRE(::read(info_, &job_, sizeof job_) == static_cast<ssize_t>(sizeof job_));
+    }
+
+    ~pty_session() {
+        ::close(ctl_);  // the shell ends the job and exits with its status
+        int st = 0;
+        auto deadline = std::chrono::steady_clock::now() + 5s;
+        while (::waitpid(shell_, &st, WNOHANG) == 0) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                ::kill(job_, SIGKILL);
+                ::kill(shell_, SIGKILL);
+                ::waitpid(shell_, &st, 0);
+                break;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        exit_status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        ::close(info_);
+        ::close(err_.fd());
+        ::close(master_);
+    }
+
+    void fg() { command('f'); }
+    void bg() { command('b'); }
+    void type(std::string_view line) {
+        std::string s(line);
+        s.push_back('\n');
+        REQUIRE(::write(master_, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
+    }
+    line_reader& err() { return err_; }
+
+private:
+    void command(char c) {
+        REQUIRE(::write(ctl_, &c, 1) == 1);
+        char done = 0;
+        REQUIRE(::read(info_, &done, 1) == 1);
+        REQUIRE(done == c);
+    }
+
+    int master_ = -1, ctl_ = -1, info_ = -1, exit_status_ = -1;
+    pid_t shell_ = -1, job_ = -1;
+    line_reader err_;
+};
+
+}  // namespace
+
+MODEL_TEST(console_background,
+           "console: started in the background, talkd leaves the terminal alone; fg gives it back") {
+    pty_session s({talkd_path(), "-p", "0", "-b", "127.0.0.1", "--backend=" + backend, "-v"});
+    int port = -1;
+    bool off = false;
+    while (port < 0 || !off) {
+        auto l = s.err().line();
+        REQUIRE(l);
+        if (l->rfind("talkd: listening on ", 0) == 0) port = std::stoi(l->substr(l->rfind(':') + 1));
+        if (*l == "talkd: console input off: in the background (until fg)") off = true;
+    }
+    line_client c(port);
+    const std::string server = "127.0.0.1:" + std::to_string(port);
+
+    s.fg();
+    CHECK(s.err().until([](const std::string& l) {
+        return l == "talkd: console input on: in the foreground";
+    }));
+    s.type("Oh I'm Server HoHo");
+    CHECK(c.read_message() == "From " + server + ", Oh I'm Server HoHo");
+
+    // Ctrl-Z and bg: a line typed now is the shell's, not talkd's, until fg.
+    s.bg();
+    s.type("typed for the shell");
+    CHECK(s.err().until([](const std::string& l) {
+        return l == "talkd: console input off: in the background (until fg)";
+    }));
+    s.fg();
+    CHECK(s.err().until([](const std::string& l) {
+        return l == "talkd: console input on: in the foreground";
+    }));
+    CHECK(c.read_message() == "From " + server + ", typed for the shell");
 }

@@ -12,8 +12,10 @@
 // - A regular file is never watched: it is always "ready" and epoll refuses it (EPERM).
 //   Output to it cannot block anyway; as input it is not a person typing, so it is not
 //   read. /dev/null is read once, meets EOF, and is dropped like any stdin at EOF.
-// - A background job must not read the terminal (SIGTTIN would stop the whole server),
-//   so stdin is not read when talkd is not in the terminal's foreground process group.
+// - A background job must not read the terminal (SIGTTIN would stop the whole server;
+//   ignored, the read fails with EIO), so stdin is not read while talkd is not in the
+//   terminal's foreground process group. The server looks again now and then, so
+//   `fg` gives the operator the console back.
 #pragma once
 
 #include <string>
@@ -32,6 +34,9 @@ struct console_fd {
 // a regular file, or a terminal this process is in the background of (`why_not`
 // then says which).
 bool console_input_wanted(std::string& why_not);
+
+// stdin is a terminal whose foreground job is not this process's: wait for `fg`.
+bool console_in_background();
 
 // stdin, prepared for non-blocking reads; fd is -1 and `why_not` says why when there
 // is nothing to read from.

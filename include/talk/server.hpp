@@ -30,4 +30,7 @@ int run_server(const server_options& opt);
 // --backend=threads: one blocking thread per client (threads_server.cpp).
 int run_threads_server(const server_options& opt);
 
+// "SIGINT", "SIGTERM" (or "signal"), for the console's shutdown line.
+const char* signal_name(int sig);
+
 }  // namespace talk
