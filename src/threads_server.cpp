@@ -411,7 +411,8 @@ private:
             if (::poll(&p, 1, 1000) <= 0) continue;  // timeout or EINTR: look again
             if (console_in_background()) continue;
             ssize_t n = ::read(0, buf, sizeof buf);
-            if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EIO)) continue;
+            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (n < 0 && errno == EIO && console_in_background()) continue;  // until fg
             if (n <= 0) {
                 note(fmt::format("talkd: console input off: {}",
                                  n == 0 ? "end of input" : std::strerror(errno)));
