@@ -112,10 +112,7 @@ public:
         if (console_input_wanted(why_not) || console_in_background()) {
             std::thread(&threads_server::console_reader, this).detach();
         }
-        if (!why_not.empty() && opt_.verbose) {
-            std::lock_guard lock(hub_mu_);
-            log_.add("talkd: console input off: " + why_not);
-        }
+        if (!why_not.empty()) note("talkd: console input off: " + why_not);
 
         accept_loop();
         shut_down();
