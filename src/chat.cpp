@@ -185,7 +185,7 @@ bool chat_service::operator_command(const command& cmd) {
 }
 
 std::string chat_service::stats() const {
-    return fmt::format("{} room{}", rooms_.size(), rooms_.size() == 1 ? "" : "s");
+    return counted(rooms_.size(), "room");
 }
 
 // ---- rooms and people ----

@@ -267,8 +267,8 @@ private:
             return;
         }
         if (hub_.clients().size() >= max_clients_) {
-            turn_away(fd, peer, fmt::format("ERR server-full {} clients connected; try again later",
-                                            max_clients_));
+            turn_away(fd, peer, fmt::format("ERR server-full {} connected; try again later",
+                                            counted(max_clients_, "client")));
             return;
         }
         if (int err = loop_.watch(fd, io_read)) {  // ENOMEM from epoll_ctl, say
@@ -287,7 +287,7 @@ private:
         if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(fd + 1, nullptr);
         conns_[fd] = c;
         ++live_;
-        trace(1, "talkd: accepted {} on fd {} ({} clients)", c->peer, fd, hub_.clients().size() + 1);
+        trace(1, "talkd: accepted {} on fd {} ({})", c->peer, fd, counted(hub_.clients().size() + 1, "client"));
         hub_.open(*c);
         arm_deadline(*c);
     }

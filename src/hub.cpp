@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "talk/text.hpp"
+
 namespace talk {
 
 void hub::open(client& c) {
@@ -35,9 +37,9 @@ void hub::frame(client& c, std::string_view bytes) {
             if (limits_.flood_rate > 0 && !take_token(c)) {
                 if (limits_.flood_disconnect) {
                     close(c, close_mode::drop,
-                          fmt::format("flooding: over {} lines a second", limits_.flood_rate),
-                          fmt::format("ERR flood more than {} lines a second; disconnected",
-                                      limits_.flood_rate));
+                          fmt::format("flooding: over {} a second", counted(limits_.flood_rate, "line")),
+                          fmt::format("ERR flood more than {} a second; disconnected",
+                                      counted(limits_.flood_rate, "line")));
                     return false;
                 }
                 c.throttled = true;  // this line waits for a token, with all after it
@@ -106,8 +108,8 @@ clock::time_point hub::check_deadlines(client& c) {
         if (now_ >= due) {
             close(c, close_mode::drop,
                   fmt::format("no end of line within {} s", limits_.line_timeout.count()),
-                  fmt::format("ERR line-timeout no end of line within {} seconds; disconnected",
-                              limits_.line_timeout.count()));
+                  fmt::format("ERR line-timeout no end of line within {}; disconnected",
+                              counted(limits_.line_timeout.count(), "second")));
             return clock::time_point::max();
         }
         next = std::min(next, due);
@@ -116,8 +118,8 @@ clock::time_point hub::check_deadlines(client& c) {
         auto due = c.last_input + limits_.idle_timeout;
         if (now_ >= due) {
             close(c, close_mode::drop, fmt::format("idle for {} s", limits_.idle_timeout.count()),
-                  fmt::format("ERR idle-timeout nothing received for {} seconds; disconnected",
-                              limits_.idle_timeout.count()));
+                  fmt::format("ERR idle-timeout nothing received for {}; disconnected",
+                              counted(limits_.idle_timeout.count(), "second")));
             return clock::time_point::max();
         }
         next = std::min(next, due);

@@ -39,9 +39,9 @@ void print_stats(hub& h, const service& s, const server_counters& c) {
     line_buffer& out = h.console();
     out.add(fmt::format("*** stats: talkd {}, {} backend, {} service, up {}h{:02}m{:02}s", version,
                         c.backend, c.service, up / 3600, up / 60 % 60, up % 60));
-    out.add(fmt::format("*** stats: {} clients{}{}, {} connections since start, {} dropped",
-                        h.clients().size(), rooms.empty() ? "" : " in ", rooms, st.connections,
-                        st.dropped));
+    out.add(fmt::format("*** stats: {}{}{}, {} since start, {} dropped",
+                        counted(h.clients().size(), "client"), rooms.empty() ? "" : " in ", rooms,
+                        counted(st.connections, "connection"), st.dropped));
     out.add(fmt::format("*** stats: in {} lines, {} bytes; out {} messages, {} deliveries, {} bytes",
                         st.lines_in, st.bytes_in, st.messages, st.deliveries, st.bytes_out));
     if (c.threads)

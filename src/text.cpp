@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace talk {
 
 namespace {
@@ -108,6 +110,10 @@ std::string reverse_utf8(std::string_view in) {
         i += len;
     }
     return out;
+}
+
+std::string counted(std::size_t n, std::string_view noun) {
+    return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
 }
 
 }  // namespace talk

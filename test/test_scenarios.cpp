@@ -891,7 +891,7 @@ BACKEND_TEST(slowloris,
             seen_by_o.push_back(*l);
     }
     REQUIRE(err);
-    CHECK(*err == "ERR line-timeout no end of line within 1 seconds; disconnected");
+    CHECK(*err == "ERR line-timeout no end of line within 1 second; disconnected");
     INFO("told after " << err_after << " s");
     CHECK(err_after >= 0.9);
     CHECK(err_after < 1.8);
@@ -935,7 +935,7 @@ BACKEND_TEST(idle_timeout,
         if (err) chatty.in().drain(ms_until(tick_end));  // the pace of chatty's lines
     }
     REQUIRE(err);
-    CHECK(*err == "ERR idle-timeout nothing received for 1 seconds; disconnected");
+    CHECK(*err == "ERR idle-timeout nothing received for 1 second; disconnected");
     INFO("told after " << err_after << " s");
     CHECK(err_after >= 0.9);
     CHECK(err_after < 2.0);

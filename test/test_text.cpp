@@ -354,3 +354,10 @@ TEST_CASE("reverse_utf8: random bytes never crash and keep the byte multiset",
     }
     CHECK(failures == 0);
 }
+
+TEST_CASE("counted: a count and its noun, singular only for 1", "[text]") {
+    CHECK(counted(0, "client") == "0 clients");
+    CHECK(counted(1, "client") == "1 client");
+    CHECK(counted(2, "second") == "2 seconds");
+    CHECK(counted(992, "client") == "992 clients");
+}
