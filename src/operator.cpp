@@ -45,11 +45,11 @@ void print_stats(hub& h, const service& s, const server_counters& c) {
     out.add(fmt::format("*** stats: in {} lines, {} bytes; out {} messages, {} deliveries, {} bytes",
                         st.lines_in, st.bytes_in, st.messages, st.deliveries, st.bytes_out));
     if (c.threads)
-        out.add(fmt::format("*** stats: {} client threads; {} bytes in {} message chunks", c.threads,
-                            h.arena().bytes(), h.arena().chunks()));
+        out.add(fmt::format("*** stats: {}; {} bytes in {}", counted(c.threads, "client thread"),
+                            h.arena().bytes(), counted(h.arena().chunks(), "message chunk")));
     else
-        out.add(fmt::format("*** stats: {} loop passes; {} bytes in {} message chunks", c.passes,
-                            h.arena().bytes(), h.arena().chunks()));
+        out.add(fmt::format("*** stats: {}; {} bytes in {}", counted(c.passes, "loop pass", "loop passes"),
+                            h.arena().bytes(), counted(h.arena().chunks(), "message chunk")));
 }
 
 }  // namespace talk

@@ -112,8 +112,10 @@ std::string reverse_utf8(std::string_view in) {
     return out;
 }
 
-std::string counted(std::size_t n, std::string_view noun) {
-    return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+std::string counted(std::size_t n, std::string_view noun, std::string_view plural) {
+    if (n == 1) return fmt::format("1 {}", noun);
+    if (!plural.empty()) return fmt::format("{} {}", n, plural);
+    return fmt::format("{} {}s", n, noun);
 }
 
 }  // namespace talk

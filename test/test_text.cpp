@@ -360,4 +360,6 @@ TEST_CASE("counted: a count and its noun, singular only for 1", "[text]") {
     CHECK(counted(1, "client") == "1 client");
     CHECK(counted(2, "second") == "2 seconds");
     CHECK(counted(992, "client") == "992 clients");
+    CHECK(counted(1, "loop pass", "loop passes") == "1 loop pass");
+    CHECK(counted(8, "loop pass", "loop passes") == "8 loop passes");
 }

@@ -38,7 +38,8 @@ std::size_t utf8_sequence_length(std::string_view s);
 // as a unit of its own. The section 2.1 server of the lecture, done for Unicode.
 std::string reverse_utf8(std::string_view in);
 
-// "1 client", "3 clients": a count and its noun, plural with an s unless it is 1.
-std::string counted(std::size_t n, std::string_view noun);
+// "1 client", "3 clients": a count and its noun, singular only for 1; the plural is
+// the noun and an s unless given ("1 loop pass", "2 loop passes").
+std::string counted(std::size_t n, std::string_view noun, std::string_view plural = {});
 
 }  // namespace talk
